@@ -1,0 +1,36 @@
+# The two commands of the README: `make run` and `make test`. Both set up everything they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test test-unit test-faults down clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: Kafka + PostgreSQL + the four services + a demo stream of calls (Ctrl-C stops all)
+run: $(STAMP)
+	$(BIN)/switchboard dev up --demo
+
+## test: unit, component, integration and end-to-end tests (starts its own Kafka and PostgreSQL)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit tests/component
+
+## test-faults: the slow crash tests
+test-faults: $(STAMP)
+	$(BIN)/python -m pytest -m faults tests/faults
+
+down: $(STAMP)
+	$(BIN)/switchboard dev down
+
+clean:
+	rm -rf $(VENV) .switchboard

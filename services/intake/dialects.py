@@ -1,0 +1,107 @@
+"""PBX dialects: pure adapters from what a PBX sends to our `CallReceived`.
+
+An adapter returns a `CallReceived`, or raises `PermanentError` saying what is wrong and where.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from shared.events import CallLifecycle, CallReceived, derive_event_id
+from shared.kafka import PermanentError, describe_validation_error
+from shared.phones import normalise, normalise_dialed
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A PBX event that is not the start of an inbound call and not a lifecycle moment
+    (outbound legs, housekeeping): counted and dropped, not an error."""
+
+    dialect: str
+    kind: str  # the vendor's event name, e.g. "FullyBooted"
+    reason: str
+
+
+# What an adapter makes of one PBX event.
+Adapted = CallReceived | CallLifecycle | Ignored
+
+
+class GenericCallEvent(BaseModel):
+    """The canonical `generic` dialect: one JSON object per inbound call."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    pbx: str = Field(min_length=1, max_length=100, description="Name of the PBX.",
+                     examples=["office-1"])
+    call_id: str = Field(min_length=1, max_length=200, description="The PBX's id of the call.",
+                         examples=["a1b2"])
+    caller: str | None = Field(default=None, max_length=100,
+                               description="Caller id as the PBX has it.",
+                               examples=["+7 916 123-45-67"])
+    dialed: str = Field(min_length=1, max_length=100,
+                        description="The number or internal extension dialed.",
+                        examples=["+7 495 100-00-00", "104"])
+    started_at: AwareDatetime | None = Field(
+        default=None, description="When the call started; the time of receipt when absent.",
+        examples=["2026-11-27T10:00:00Z"])
+
+
+def call_received_id(call_id: str):
+    """The one id of a call's `CallReceived`, whatever the PBX retried."""
+    return derive_event_id("CallReceived", call_id)
+
+
+def parse_json_object(raw: bytes, dialect: str) -> dict:
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise PermanentError(f"not JSON: {e}", dialect=dialect) from e
+    if not isinstance(data, dict):
+        raise PermanentError(f"expected a JSON object, got {type(data).__name__}",
+                             dialect=dialect)
+    return data
+
+
+def from_generic(raw: bytes, *, region: str, now: datetime) -> CallReceived:
+    data = parse_json_object(raw, "generic")
+    try:
+        event = GenericCallEvent.model_validate(data)
+    except ValidationError as e:
+        reason, where = describe_validation_error(e)
+        call_id = data.get("call_id") if isinstance(data.get("call_id"), str) else None
+        pbx = data.get("pbx") if isinstance(data.get("pbx"), str) else None
+        raise PermanentError(
+            reason, where=where, dialect="generic",
+            call_id=f"{pbx}:{call_id}" if pbx and call_id else None,
+        ) from e
+    call_id = f"{event.pbx}:{event.call_id}"
+    caller = normalise(event.caller, region)
+    return CallReceived(
+        event_id=call_received_id(call_id),
+        occurred_at=now,
+        call_id=call_id,
+        pbx=event.pbx,
+        caller=caller.value,
+        caller_raw=event.caller or "",
+        caller_status=caller.status,
+        dialed=normalise_dialed(event.dialed, region),
+        started_at=event.started_at or now,
+        dialect="generic",
+    )
+
+
+DIALECTS = {"generic": from_generic}
+
+
+def adapt(dialect: str, raw: bytes, *, region: str, now: datetime) -> CallReceived:
+    adapter = DIALECTS.get(dialect)
+    if adapter is None:
+        raise PermanentError(
+            f"unknown dialect {dialect!r}; known: {', '.join(sorted(DIALECTS))}",
+            where="dialect", dialect=dialect,
+        )
+    return adapter(raw, region=region, now=now)

@@ -1,0 +1,29 @@
+"""Composition root of the lookup service."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+from services.lookup.handlers import router
+from services.lookup.repository import ClientBase
+from shared.app import database, pool_ready, serve, service_app
+from shared.kafka import make_broker
+from shared.settings import LookupSettings
+
+settings = LookupSettings()
+broker = make_broker(settings.kafka, "lookup")
+broker.include_router(router)
+broker.context.set_global("lookup_settings", settings)
+
+
+@asynccontextmanager
+async def resources() -> AsyncIterator[dict]:
+    async with database(settings) as pool:
+        broker.context.set_global("clients", ClientBase(pool))
+        yield {"database": partial(pool_ready, pool)}
+
+
+app = service_app("lookup", broker, resources)
+
+if __name__ == "__main__":
+    serve(app, settings)

@@ -1,0 +1,246 @@
+"""The events that travel between the services: one frozen pydantic model per event type.
+
+Every event carries the same envelope. Output event ids are derived from the input, so a
+replayed input produces the same output id and consumers can drop duplicates.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+# The namespace of all Switchboard event ids (UUIDv5): fixed forever, or replays change ids.
+EVENT_NAMESPACE = uuid.UUID("6f1c1a52-4a43-4f6e-9f55-2b9d0a4c8e11")
+
+
+def derive_event_id(*parts: object) -> uuid.UUID:
+    """The deterministic id of an event made from `parts` (an input event id, a stage...)."""
+    return uuid.uuid5(EVENT_NAMESPACE, ":".join(str(p) for p in parts))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    """The envelope every event carries."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event_id: uuid.UUID = Field(
+        description="Unique id of this event; the same input always yields the same id, "
+        "so consumers drop duplicates by it.",
+        examples=["0b6c2f8e-3f57-5d2b-9a43-c0d1e7f2a9b4"],
+    )
+    event_type: str = Field(description="The event's name, e.g. `CallReceived`.")
+    schema_version: int = Field(
+        default=1,
+        description="Version of this event's schema. Changes within a version are additive.",
+    )
+    occurred_at: AwareDatetime = Field(
+        description="When the event happened (UTC).", examples=["2026-11-27T10:00:00Z"]
+    )
+    call_id: str = Field(
+        description="The call this event is about, stable across the whole pipeline: "
+        "`<pbx>:<pbx call id>`.",
+        examples=["office-1:a1b2"],
+    )
+
+
+class CallerStatus(StrEnum):
+    """What the intake could make of the caller id."""
+
+    EXTERNAL = "external"  # a valid outside number, normalised to E.164
+    INTERNAL = "internal"  # an internal extension of our own PBX
+    WITHHELD = "withheld"  # anonymous / restricted / empty caller id
+    UNPARSEABLE = "unparseable"  # something that is not a phone number; kept raw
+
+
+class Segment(StrEnum):
+    INDIVIDUAL = "individual"
+    SMALL_BUSINESS = "small_business"
+    CORPORATE = "corporate"
+    LARGE_CORPORATE = "large_corporate"
+
+
+class Department(StrEnum):
+    CLIENT = "client"
+    COMMERCIAL = "commercial"
+
+
+class Destination(StrEnum):
+    OWNER = "owner"
+    CLIENT_DEPARTMENT = "client_department"
+    COMMERCIAL_DEPARTMENT = "commercial_department"
+    NON_COMMERCIAL = "non_commercial"
+
+
+class Strategy(StrEnum):
+    OWNER = "owner"
+    CLIENT_DEPARTMENT = "client_department"
+    HEAD_KEPT = "head_kept"
+    HEAD_ASSIGNED = "head_assigned"
+    STRONGEST_AVAILABLE = "strongest_available"
+
+
+class CallFacts(BaseModel):
+    """What the PBX told us about the call, normalised. Carried along the pipeline."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    pbx: str = Field(description="Name of the PBX the call came from.", examples=["office-1"])
+    caller: str | None = Field(
+        description="Caller number in E.164, or the extension for an internal call; "
+        "null when withheld or unparseable.",
+        examples=["+79161234567"],
+    )
+    caller_raw: str = Field(
+        description="The caller id exactly as the PBX sent it.", examples=["8 (916) 123-45-67"]
+    )
+    caller_status: CallerStatus = Field(
+        description="external, internal, withheld or unparseable.", examples=["external"]
+    )
+    dialed: str = Field(
+        description="The number or internal extension the caller dialed (E.164 when it is a "
+        "number).",
+        examples=["+74951000000", "104"],
+    )
+    started_at: AwareDatetime = Field(
+        description="When the PBX saw the call start (UTC).", examples=["2026-11-27T10:00:00Z"]
+    )
+
+
+class CallReceived(Event, CallFacts):
+    """A new inbound call, accepted by the intake (exactly one per call)."""
+
+    event_type: Literal["CallReceived"] = "CallReceived"
+    dialect: str = Field(
+        default="generic", description="The PBX dialect it arrived in.", examples=["generic"]
+    )
+
+
+class LifecyclePhase(StrEnum):
+    ANSWERED = "answered"
+    HUNG_UP = "hung_up"
+
+
+class CallLifecycle(Event):
+    """A later moment of a call the intake accepted: answered or hung up. For analysts."""
+
+    event_type: Literal["CallLifecycle"] = "CallLifecycle"
+    pbx: str = Field(description="Name of the PBX.", examples=["office-1"])
+    phase: LifecyclePhase = Field(description="answered or hung_up.", examples=["answered"])
+    dialect: str = Field(description="The PBX dialect it arrived in.", examples=["asterisk"])
+    detail: str | None = Field(
+        default=None, description="The PBX's own word for it (e.g. a hang-up cause).",
+        examples=["NORMAL_CLEARING"],
+    )
+
+
+class ClientRef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    client_id: uuid.UUID = Field(description="Id of the client in the client base.")
+    name: str = Field(description="Client's name.", examples=["Romashka LLC"])
+    segment: Segment = Field(description="Client segment.", examples=["corporate"])
+
+
+class EmployeeRef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    employee_id: uuid.UUID = Field(description="Id of the employee.")
+    name: str = Field(description="Employee's name.", examples=["Anna Ivanova"])
+    department: Department = Field(description="client or commercial.", examples=["commercial"])
+
+
+class Ownership(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    owner: EmployeeRef = Field(description="The employee who owns the client now.")
+    since: AwareDatetime = Field(description="Owner since.")
+    last_activity_at: AwareDatetime = Field(description="Last contact of the owner with them.")
+
+
+class CallEnriched(Event, CallFacts):
+    """A call with what the client base knows about the caller."""
+
+    event_type: Literal["CallEnriched"] = "CallEnriched"
+    client: ClientRef | None = Field(
+        default=None, description="The client, when the caller is in the client base."
+    )
+    ownership: Ownership | None = Field(
+        default=None, description="The client's current owner, when one is active."
+    )
+    dialed_employee: EmployeeRef | None = Field(
+        default=None, description="The employee whose extension or direct number was dialed."
+    )
+    shopping_around: bool = Field(
+        default=False,
+        description="True when the client seems to be asking other employees for terms.",
+    )
+
+
+class CallRouted(Event):
+    """The router's decision: where the call goes and why."""
+
+    event_type: Literal["CallRouted"] = "CallRouted"
+    caller: str | None = Field(description="Caller number (E.164) or null.")
+    client_id: uuid.UUID | None = Field(description="The client, or null for an unknown caller.")
+    client_name: str | None = Field(default=None, description="The client's name, if known.")
+    destination: Destination = Field(
+        description="owner, client_department, commercial_department or non_commercial.",
+        examples=["owner"],
+    )
+    employee_id: uuid.UUID | None = Field(
+        description="The employee the call goes to, when the decision names one."
+    )
+    employee_name: str | None = Field(default=None, description="That employee's name.")
+    reasons: list[str] = Field(
+        min_length=1,
+        description="Why, in words a person reads.",
+        examples=[["owned by Anna Ivanova since 2026-10-02"]],
+    )
+    shopping_around: bool = Field(default=False, description="The shopping-around flag.")
+
+
+class LeadAssigned(Event):
+    """A lead was created and given to an employee."""
+
+    event_type: Literal["LeadAssigned"] = "LeadAssigned"
+    lead_id: uuid.UUID = Field(description="Id of the lead.")
+    client_id: uuid.UUID | None = Field(description="The client, if known.")
+    employee_id: uuid.UUID = Field(description="Who got the lead.")
+    employee_name: str = Field(description="Their name.", examples=["Anna Ivanova"])
+    department: Department = Field(description="The assignee's department.")
+    strategy: Strategy = Field(description="How the assignee was chosen.", examples=["owner"])
+
+
+class CallRejected(Event):
+    """A message that could not be processed, with the reason. Never stops a consumer."""
+
+    event_type: Literal["CallRejected"] = "CallRejected"
+    call_id: str | None = Field(  # type: ignore[assignment]
+        default=None, description="The call, when it could be read from the payload."
+    )
+    service: str = Field(description="The service that rejected it.", examples=["intake"])
+    source_topic: str | None = Field(
+        description="Where the message came from (a topic, or `http`).", examples=["pbx.events"]
+    )
+    dialect: str | None = Field(default=None, description="The PBX dialect, for PBX payloads.")
+    reason: str = Field(description="What was wrong.", examples=["field required"])
+    where: str | None = Field(
+        default=None, description="Where in the payload: a field path.", examples=["caller"]
+    )
+    payload: str = Field(description="The payload as received, truncated to 4 KiB.")
+
+
+MAX_REJECTED_PAYLOAD = 4096
+
+
+def truncate_payload(raw: bytes | str) -> str:
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    return text[:MAX_REJECTED_PAYLOAD]

@@ -1,0 +1,113 @@
+"""`switchboard`: the operator's command line (dev stack, database, topics)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from shared import db
+from shared.kafka import create_topics
+from shared.settings import DatabaseSettings, KafkaSettings
+
+app = typer.Typer(help="Switchboard: routes a company's incoming sales calls.",
+                  no_args_is_help=True)
+db_app = typer.Typer(help="The client base database.", no_args_is_help=True)
+topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+dev_app = typer.Typer(help="The local stack without Docker.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(topics_app, name="topics")
+app.add_typer(dev_app, name="dev")
+
+console = Console()
+Root = Annotated[Path, typer.Option(help="Folder the dev stack owns.")]
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations that are not applied yet (SWITCHBOARD_DATABASE_URL)."""
+    applied = asyncio.run(db.upgrade(DatabaseSettings().url))
+    console.print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create every topic of the registry that does not exist (SWITCHBOARD_KAFKA_*)."""
+    created = asyncio.run(create_topics(KafkaSettings()))
+    console.print(f"created: {', '.join(created)}" if created else "all topics exist")
+
+
+@dev_app.command("up")
+def dev_up(
+    demo: Annotated[bool, typer.Option(help="Load a demo client base and feed calls.")] = False,
+    partitions: Annotated[int, typer.Option(help="Partitions per topic.")] = 6,
+    interval: Annotated[float, typer.Option(help="Seconds between demo calls.")] = 1.5,
+    root: Root = Path(".switchboard"),
+) -> None:
+    """Start Kafka, PostgreSQL and the four services; Ctrl-C stops everything."""
+    from switchboard.devstack import Infrastructure, Services, write_dev_env
+
+    root = root.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    infra = Infrastructure(root, partitions)
+    services: Services | None = None
+    # Ctrl-C and SIGTERM both end in the `finally` below.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        infra.start(log=console.print)
+        services = Services(root, infra.env())
+        console.print("starting the services...")
+        services.start_all()
+        values = {**infra.env(), **services.urls()}
+        env_path = write_dev_env(root, values)
+        for key, value in values.items():
+            console.print(f"  [bold]{key}[/]={value}")
+        console.print(f"written to {env_path}. Ctrl-C stops everything.")
+        if demo:
+            asyncio.run(_run_demo(infra.bootstrap, infra.database_url, interval))
+        else:
+            while True:
+                signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.print("stopping...")
+        if services:
+            services.stop_all()
+        infra.stop()
+        console.print("stopped.")
+
+
+async def _run_demo(bootstrap: str, database_url: str, interval: float) -> None:
+    from switchboard.demo import DecisionView, feed_calls, load_demo_base, watch_decisions
+
+    count = await load_demo_base(database_url, datetime.now(UTC))
+    console.print(f"demo client base loaded: {count} clients, both departments; feeding calls")
+    stop = asyncio.Event()
+    try:
+        await asyncio.gather(
+            feed_calls(bootstrap, interval, stop),
+            watch_decisions(bootstrap, DecisionView(console), stop),
+        )
+    finally:
+        stop.set()
+
+
+@dev_app.command("down")
+def dev_down(root: Root = Path(".switchboard")) -> None:
+    """Stop whatever a `switchboard dev up` in this folder left running."""
+    from switchboard.devstack import stop_leftovers
+
+    stopped = stop_leftovers(root.resolve())
+    console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+def main() -> None:  # pragma: no cover
+    with contextlib.suppress(KeyboardInterrupt):
+        app()

@@ -1,0 +1,220 @@
+"""The local stack without Docker: Kafka and PostgreSQL (unless the environment names them),
+the topics, the migrations and the four services as separate processes.
+
+`switchboard dev up` and the test fixtures both use this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from shared import db
+from shared.kafka import create_topics
+from shared.settings import SERVICE_SETTINGS, DatabaseSettings, KafkaSettings
+from switchboard.infra import LocalKafka, LocalPostgres, stop_from_pidfiles
+
+SERVICES = tuple(SERVICE_SETTINGS)
+DEFAULT_ROOT = Path(".switchboard")
+
+
+def free_port(preferred: int | None = None) -> int:
+    """`preferred` when it is free, else any free port on 127.0.0.1."""
+    for candidate in ([preferred] if preferred else []) + [0]:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free port")
+
+
+@dataclass
+class Infrastructure:
+    """Kafka and PostgreSQL: given by the environment, or started here."""
+
+    root: Path
+    partitions: int = 6
+    kafka: LocalKafka | None = None
+    postgres: LocalPostgres | None = None
+    bootstrap: str = ""
+    database_url: str = ""
+
+    def start(self, log=print) -> None:
+        kafka_env, db_env = KafkaSettings(), DatabaseSettings()
+        if "bootstrap" in kafka_env.model_fields_set:
+            self.bootstrap = kafka_env.bootstrap
+            log(f"using the Kafka broker named by the environment: {self.bootstrap}")
+        else:
+            log("starting Apache Kafka (KRaft) from the Maven Central jars...")
+            self.kafka = LocalKafka(self.root / "kafka", partitions=self.partitions)
+            self.bootstrap = self.kafka.start()
+        if "url" in db_env.model_fields_set:
+            self.database_url = db_env.url
+            log("using the PostgreSQL database named by the environment")
+        else:
+            log("starting PostgreSQL from the local server binaries...")
+            self.postgres = LocalPostgres(self.root / "postgres")
+            self.database_url = self.postgres.start()
+        settings = KafkaSettings(bootstrap=self.bootstrap, partitions=self.partitions)
+        created = asyncio.run(create_topics(settings))
+        log(f"topics: {len(created)} created ({self.partitions} partitions each)")
+        applied = asyncio.run(db.upgrade(self.database_url))
+        log(f"migrations: {', '.join(applied) if applied else 'up to date'}")
+
+    def stop(self) -> None:
+        if self.kafka:
+            self.kafka.stop()
+        if self.postgres:
+            self.postgres.stop()
+
+    def env(self) -> dict[str, str]:
+        return {
+            "SWITCHBOARD_KAFKA_BOOTSTRAP": self.bootstrap,
+            "SWITCHBOARD_KAFKA_PARTITIONS": str(self.partitions),
+            "SWITCHBOARD_DATABASE_URL": self.database_url,
+        }
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """kill -9, for the fault tests."""
+        self.process.kill()
+        self.process.wait()
+
+
+@dataclass
+class Services:
+    """The four services, each a separate process writing its log under `root/logs`."""
+
+    root: Path
+    env: dict[str, str]
+    running: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def start(self, name: str, port: int | None = None, extra_env: dict[str, str] | None = None
+              ) -> ServiceProcess:
+        prefix = SERVICE_SETTINGS[name].model_config["env_prefix"]
+        port = port or free_port(SERVICE_SETTINGS[name].model_fields["port"].default)
+        logs = self.root / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log_path = logs / f"{name}.log"
+        env = {**os.environ, **self.env, **(extra_env or {}), f"{prefix}PORT": str(port)}
+        process = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}.main"],
+            env=env,
+            stdout=log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches us, and we stop the services in order
+        )
+        (self.root / "pids").mkdir(parents=True, exist_ok=True)
+        (self.root / "pids" / f"{name}.pid").write_text(str(process.pid))
+        service = ServiceProcess(name, port, process, log_path)
+        self.running[name] = service
+        return service
+
+    def start_all(self, timeout: float = 90) -> None:
+        for name in SERVICES:
+            self.start(name)
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 90, names: list[str] | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        for name in names or list(self.running):
+            service = self.running[name]
+            while True:
+                if service.process.poll() is not None:
+                    raise RuntimeError(
+                        f"{name} exited with {service.process.returncode}; "
+                        f"its log ({service.log_path}) ends:\n{tail(service.log_path)}"
+                    )
+                try:
+                    if httpx.get(f"{service.url}/health/ready", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"{name} not ready after {timeout:.0f}s; its log ends:\n"
+                        f"{tail(service.log_path)}"
+                    )
+                time.sleep(0.3)
+
+    def restart(self, name: str, timeout: float = 90) -> ServiceProcess:
+        old = self.running[name]
+        old.stop()
+        self.start(name, old.port)
+        self.wait_ready(timeout, [name])
+        return self.running[name]
+
+    def stop_all(self) -> None:
+        for service in reversed(list(self.running.values())):
+            service.stop()
+            (self.root / "pids" / f"{service.name}.pid").unlink(missing_ok=True)
+        self.running.clear()
+
+    def urls(self) -> dict[str, str]:
+        return {
+            f"SWITCHBOARD_{name.upper()}_URL": service.url
+            for name, service in self.running.items()
+        }
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def write_dev_env(root: Path, values: dict[str, str]) -> Path:
+    path = root / "dev.env"
+    path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+    return path
+
+
+def stop_leftovers(root: Path) -> list[str]:
+    """What `switchboard dev down` does: stop whatever a `dev up` in `root` left running."""
+    stopped = []
+    for pid_file in sorted((root / "pids").glob("*.pid")) if (root / "pids").exists() else []:
+        pid = int(pid_file.read_text())
+        try:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                os.kill(pid, 0)
+                time.sleep(0.1)
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        stopped.append(pid_file.stem)
+        pid_file.unlink()
+    return stopped + stop_from_pidfiles(root)

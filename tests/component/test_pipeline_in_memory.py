@@ -1,0 +1,114 @@
+"""The four services' handlers chained on FastStream's in-memory broker, with fakes of our
+own ports (the client base, the leads store)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from faststream.kafka import TestKafkaBroker
+
+from services.assignment.handlers import router as assignment_router
+from services.assignment.policy import lead_id_for
+from services.assignment.repository import PendingLead
+from services.intake.handlers import router as intake_router
+from services.lookup.handlers import router as lookup_router
+from services.lookup.policy import CallerRecord, OwnershipRecord
+from services.router.handlers import router as routing_router
+from shared import topics
+from shared.events import ClientRef, Department, EmployeeRef, Strategy
+from shared.kafka import make_broker
+from shared.settings import IntakeSettings, KafkaSettings, LookupSettings
+
+NOW = datetime.now(UTC)
+CLIENT = ClientRef(client_id=uuid.uuid4(), name="Romashka LLC", segment="corporate")
+OWNER = EmployeeRef(employee_id=uuid.uuid4(), name="Anna Ivanova",
+                    department=Department.COMMERCIAL)
+
+
+class FakeClientBase:
+    def __init__(self, known: dict[str, CallerRecord]) -> None:
+        self.known = known
+
+    async def find_caller(self, number):
+        return self.known.get(number, CallerRecord())
+
+    async def find_employee_by_line(self, dialed):
+        return None
+
+
+class FakeLeads:
+    def __init__(self) -> None:
+        self.decisions: dict[str, object] = {}
+        self.published: set[uuid.UUID] = set()
+
+    async def record(self, routed, plan):
+        self.decisions.setdefault(routed.call_id, routed)
+        if plan is None or plan.lead_id in self.published:
+            return None
+        return PendingLead(plan.lead_id, routed.client_id, plan.employee_id, "Anna Ivanova",
+                           Department.COMMERCIAL, plan.strategy)
+
+    async def mark_published(self, lead_id):
+        self.published.add(lead_id)
+
+
+@pytest.fixture
+def pipeline():
+    broker = make_broker(KafkaSettings(), "component")
+    for r in (intake_router, lookup_router, routing_router, assignment_router):
+        broker.include_router(r)
+    leads = FakeLeads()
+    owned = CallerRecord(CLIENT, OwnershipRecord(OWNER, NOW, NOW))
+    broker.context.set_global("intake_settings", IntakeSettings())
+    broker.context.set_global("lookup_settings", LookupSettings())
+    broker.context.set_global("clients", FakeClientBase({"+79161234567": owned}))
+    broker.context.set_global("leads", leads)
+    return broker, leads
+
+
+def pbx_event(caller: str, call_id: str = "c1") -> bytes:
+    return json.dumps({"pbx": "p", "call_id": call_id, "caller": caller,
+                       "dialed": "+74951000000"}).encode()
+
+
+async def test_owned_caller_ends_as_the_owners_lead(pipeline):
+    broker, leads = pipeline
+    async with TestKafkaBroker(broker) as br:
+        await br.publish(pbx_event("8 916 123-45-67"), topics.PBX_EVENTS.name)
+    routed = leads.decisions["p:c1"]
+    assert routed.destination == "owner" and routed.employee_id == OWNER.employee_id
+    assert leads.published == {lead_id_for("p:c1")}
+
+
+async def test_malformed_payload_is_rejected_not_raised(pipeline):
+    broker, leads = pipeline
+    rejected = []
+
+    @broker.subscriber(topics.CALLS_REJECTED.name)
+    async def collect(event: dict):
+        rejected.append(event)
+
+    async with TestKafkaBroker(broker) as br:
+        await br.publish(b"{not json", topics.PBX_EVENTS.name)
+        await br.publish(pbx_event("+79990000000", "c2"), topics.PBX_EVENTS.name)
+    assert [r["service"] for r in rejected] == ["component"]
+    assert rejected[0]["reason"].startswith("not JSON")
+    assert leads.decisions["p:c2"].destination == "client_department"
+
+
+async def test_redelivered_call_publishes_one_lead(pipeline):
+    broker, leads = pipeline
+    assigned = []
+
+    @broker.subscriber(topics.LEADS_ASSIGNED.name)
+    async def collect(event: dict):
+        assigned.append(event)
+
+    async with TestKafkaBroker(broker) as br:
+        await br.publish(pbx_event("+79161234567", "c3"), topics.PBX_EVENTS.name)
+        await br.publish(pbx_event("+79161234567", "c3"), topics.PBX_EVENTS.name)
+    assert [a["call_id"] for a in assigned] == ["p:c3"]
+    assert assigned[0]["strategy"] == Strategy.OWNER

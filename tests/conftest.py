@@ -1,0 +1,72 @@
+"""Session-wide infrastructure for the tests beyond the unit layer.
+
+One broker and one database per test session, chosen in this order: addresses from the
+environment (SWITCHBOARD_KAFKA_BOOTSTRAP, SWITCHBOARD_DATABASE_URL), testcontainers when a
+Docker daemon answers, else a locally started Kafka and PostgreSQL (the code of `dev up`).
+Tests isolate themselves with random ids instead of cleaning up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from shared.settings import DatabaseSettings, KafkaSettings
+
+PARTITIONS = 3
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    bootstrap: str
+    database_url: str
+
+    def env(self) -> dict[str, str]:
+        return {
+            "SWITCHBOARD_KAFKA_BOOTSTRAP": self.bootstrap,
+            "SWITCHBOARD_KAFKA_PARTITIONS": str(PARTITIONS),
+            "SWITCHBOARD_DATABASE_URL": self.database_url,
+        }
+
+
+def docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def containers() -> Iterator[tuple[str, str]]:
+    from testcontainers.community.kafka import KafkaContainer
+    from testcontainers.community.postgres import PostgresContainer
+
+    with KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka, \
+            PostgresContainer("postgres:15", driver=None) as postgres:
+        yield kafka.get_bootstrap_server(), postgres.get_connection_url()
+
+
+@pytest.fixture(scope="session")
+def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
+    from switchboard.devstack import Infrastructure
+
+    root = Path(os.environ.get("SWITCHBOARD_TEST_ROOT") or tmp_path_factory.mktemp("stack"))
+    given = ("bootstrap" in KafkaSettings().model_fields_set
+             and "url" in DatabaseSettings().model_fields_set)
+    with contextlib.ExitStack() as stack:
+        if not given and docker_answers():
+            bootstrap, url = stack.enter_context(containers())
+            os.environ["SWITCHBOARD_KAFKA_BOOTSTRAP"] = bootstrap
+            os.environ["SWITCHBOARD_DATABASE_URL"] = url
+        stack_infra = Infrastructure(root, partitions=PARTITIONS)
+        stack.callback(stack_infra.stop)
+        stack_infra.start(log=lambda *_: None)
+        yield Endpoints(stack_infra.bootstrap, stack_infra.database_url)

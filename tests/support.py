@@ -1,0 +1,181 @@
+"""Helpers for the tests that talk to the real broker and database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+
+def random_phone() -> str:
+    return "+7916" + "".join(random.choices("0123456789", k=7))
+
+
+def random_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class TopicWatch:
+    """Collects what is published to some topics from now on (all partitions, no group)."""
+
+    def __init__(self, bootstrap: str, *topic_names: str) -> None:
+        self.bootstrap = bootstrap
+        self.topic_names = topic_names
+        self.records: list[ConsumerRecord] = []
+
+    async def __aenter__(self) -> TopicWatch:
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None
+        )
+        await self.consumer.start()
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in self.topic_names
+            for p in (self.consumer.partitions_for_topic(topic)
+                      or await self._partitions(topic))
+        ]
+        self.consumer.assign(partitions)
+        await self.consumer.seek_to_end(*partitions)
+        for tp in partitions:  # resolve "the end" now, before anything is published
+            await self.consumer.position(tp)
+        return self
+
+    async def _partitions(self, topic: str) -> set[int]:
+        await self.consumer._client.force_metadata_update()
+        return self.consumer.partitions_for_topic(topic) or {0}
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+
+    async def poll(self) -> None:
+        batches = await self.consumer.getmany(timeout_ms=200)
+        for records in batches.values():
+            self.records.extend(records)
+
+    async def wait_for(
+        self, match: Callable[[ConsumerRecord], bool], count: int = 1, timeout: float = 60
+    ) -> list[ConsumerRecord]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            found = [r for r in self.records if match(r)]
+            if len(found) >= count:
+                return found
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{len(found)} of {count} expected records after {timeout}s")
+            await self.poll()
+
+    async def settle(self, seconds: float) -> None:
+        """Keep collecting for a while (to see that nothing more arrives)."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while asyncio.get_running_loop().time() < deadline:
+            await self.poll()
+
+
+def about(call_id: str, topic: str | None = None) -> Callable[[ConsumerRecord], bool]:
+    def match(record: ConsumerRecord) -> bool:
+        if topic and record.topic != topic:
+            return False
+        try:
+            return json.loads(record.value).get("call_id") == call_id
+        except ValueError:
+            return False
+
+    return match
+
+
+def body(record: ConsumerRecord) -> dict:
+    return json.loads(record.value)
+
+
+async def publish(bootstrap: str, topic: str, *payloads: bytes, headers=None) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for payload in payloads:
+            await producer.send_and_wait(topic, payload, headers=headers)
+    finally:
+        await producer.stop()
+
+
+async def wait_committed(bootstrap: str, group: str, record: ConsumerRecord,
+                         timeout: float = 60) -> None:
+    """Until `group` has committed past `record`: it has been fully processed."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    tp = TopicPartition(record.topic, record.partition)
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            offsets = await admin.list_consumer_group_offsets(group)
+            meta = offsets.get(tp)
+            if meta is not None and meta.offset > record.offset:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{group} did not commit past {tp}@{record.offset}")
+            await asyncio.sleep(0.3)
+    finally:
+        await admin.close()
+
+
+@dataclass(frozen=True)
+class SeededClient:
+    client_id: uuid.UUID
+    phone: str
+    owner_id: uuid.UUID | None
+    owner_name: str | None
+
+
+async def seed_employee(conn: asyncpg.Connection, *, department: str = "commercial",
+                        role: str = "agent", name: str | None = None) -> uuid.UUID:
+    employee_id = uuid.uuid4()
+    await conn.execute(
+        """INSERT INTO employees (employee_id, email, name, department, role)
+           VALUES ($1, $2, $3, $4, $5)""",
+        employee_id, f"{employee_id.hex}@test.example", name or f"Agent {employee_id.hex[:6]}",
+        department, role,
+    )
+    return employee_id
+
+
+async def seed_client(url: str, *, owned: bool, segment: str = "corporate",
+                      last_activity_days: int = 1) -> SeededClient:
+    conn = await asyncpg.connect(url)
+    try:
+        client_id, phone = uuid.uuid4(), random_phone()
+        await conn.execute(
+            "INSERT INTO clients (client_id, name, segment) VALUES ($1, $2, $3)",
+            client_id, f"Client {client_id.hex[:6]}", segment,
+        )
+        await conn.execute("INSERT INTO client_phones (phone, client_id) VALUES ($1, $2)",
+                           phone, client_id)
+        owner_id = owner_name = None
+        if owned:
+            owner_name = f"Owner {client_id.hex[:6]}"
+            owner_id = await seed_employee(conn, name=owner_name)
+            now = datetime.now(UTC)
+            await conn.execute(
+                """INSERT INTO ownership (client_id, employee_id, since, last_activity_at)
+                   VALUES ($1, $2, $3, $4)""",
+                client_id, owner_id, now - timedelta(days=60),
+                now - timedelta(days=last_activity_days),
+            )
+        return SeededClient(client_id, phone, owner_id, owner_name)
+    finally:
+        await conn.close()
+
+
+def generic_call(caller: str | None, *, dialed: str = "+74951000000",
+                 call_id: str | None = None, pbx: str = "test-pbx") -> tuple[str, bytes]:
+    """(pipeline call id, payload) of a `generic` PBX event."""
+    call_id = call_id or random_id()
+    payload = {"pbx": pbx, "call_id": call_id, "caller": caller, "dialed": dialed,
+               "started_at": datetime.now(UTC).isoformat()}
+    return f"{pbx}:{call_id}", json.dumps(payload).encode()
