@@ -165,6 +165,34 @@ class Ownership(BaseModel):
     last_activity_at: AwareDatetime = Field(description="Last contact of the owner with them.")
 
 
+class ContactRef(BaseModel):
+    """One earlier call of the client, from the contact log."""
+
+    model_config = ConfigDict(frozen=True)
+
+    call_id: str = Field(description="The earlier call.", examples=["office-1:a0f3"])
+    occurred_at: AwareDatetime = Field(description="When it happened.")
+    employee: EmployeeRef | None = Field(
+        default=None, description="Who the client reached; null for a general line."
+    )
+
+
+class LeadRef(BaseModel):
+    """An open lead of the client."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lead_id: uuid.UUID = Field(description="Id of the lead.")
+    employee_id: uuid.UUID | None = Field(description="Who works on it.")
+    department: Department = Field(description="The department of the lead.")
+    created_at: AwareDatetime = Field(description="When it was created.")
+
+
+class ShoppingRule(StrEnum):
+    OTHER_THAN_OWNER = "other_than_owner"  # an owned client reached someone else
+    MANY_EMPLOYEES = "many_employees"  # K different employees within a window W
+
+
 class CallEnriched(Event, CallFacts):
     """A call with what the client base knows about the caller."""
 
@@ -181,6 +209,34 @@ class CallEnriched(Event, CallFacts):
     shopping_around: bool = Field(
         default=False,
         description="True when the client seems to be asking other employees for terms.",
+    )
+    shopping_rules: list[ShoppingRule] = Field(
+        default_factory=list, description="The shopping-around rules that fired.",
+        examples=[["other_than_owner"]],
+    )
+    open_leads: list[LeadRef] = Field(
+        default_factory=list, description="The client's open leads."
+    )
+    recent_contacts: list[ContactRef] = Field(
+        default_factory=list, description="The client's recent calls, newest first."
+    )
+
+
+class ShoppingAroundDetected(Event):
+    """A client who seems to be getting terms from several employees: for the owner and
+    the head of sales."""
+
+    event_type: Literal["ShoppingAroundDetected"] = "ShoppingAroundDetected"
+    client: ClientRef = Field(description="The client.")
+    owner: EmployeeRef | None = Field(description="The current owner, if any.")
+    reached: EmployeeRef | None = Field(
+        description="Who the client reached with this call; null for a general line."
+    )
+    rules: list[ShoppingRule] = Field(min_length=1, description="The rules that fired.")
+    reasons: list[str] = Field(min_length=1, description="Why, in words a person reads.")
+    history: list[ContactRef] = Field(description="The recent contacts that triggered it.")
+    notify: list[uuid.UUID] = Field(
+        description="Employees to tell: the owner and the head(s) of sales."
     )
 
 

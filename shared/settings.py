@@ -64,6 +64,11 @@ class LookupSettings(ServiceSettings):
     ownership_lapse_days: int = Field(
         default=30, ge=1, description="An ownership lapses after this many days without activity."
     )
+    shopping_min_employees: int = Field(
+        default=3, ge=2,
+        description="Shopping around: a client who reached this many different employees...",
+    )
+    shopping_window_days: int = Field(default=14, ge=1, description="...within this many days.")
 
 
 class RouterSettings(ServiceSettings):

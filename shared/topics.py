@@ -71,7 +71,7 @@ DEALS_CLOSED = Topic(
 )
 ALERTS_SHOPPING_AROUND = Topic(
     "alerts.shopping-around",
-    None,
+    events.ShoppingAroundDetected,
     "client id",
     "A client who seems to be asking several employees for terms.",
 )

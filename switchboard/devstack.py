@@ -51,7 +51,8 @@ class Infrastructure:
     database_url: str = ""
 
     def start(self, log=print) -> None:
-        kafka_env, db_env = KafkaSettings(), DatabaseSettings()
+        # Only the real environment names an existing stack: a `.env` file does not.
+        kafka_env, db_env = KafkaSettings(_env_file=None), DatabaseSettings(_env_file=None)
         if "bootstrap" in kafka_env.model_fields_set:
             self.bootstrap = kafka_env.bootstrap
             log(f"using the Kafka broker named by the environment: {self.bootstrap}")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.events import CallEnriched, CallReceived, ClientRef, EmployeeRef, Ownership, derive_event_id
+from shared.events import (CallEnriched, CallReceived, ClientRef, ContactRef, EmployeeRef,
+                           LeadRef, Ownership, ShoppingAroundDetected, ShoppingRule,
+                           derive_event_id)
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,21 @@ class CallerRecord:
 
     client: ClientRef | None = None
     ownership: OwnershipRecord | None = None
+    open_leads: list[LeadRef] = field(default_factory=list)
+    recent_contacts: list[ContactRef] = field(default_factory=list)  # newest first
+
+
+@dataclass(frozen=True)
+class ShoppingRules:
+    min_employees: int = 3  # K: this many different employees...
+    window: timedelta = timedelta(days=14)  # W: ...within this window
+
+
+@dataclass(frozen=True)
+class Shopping:
+    rules: list[ShoppingRule]
+    reasons: list[str]
+    history: list[ContactRef]
 
 
 def current_ownership(
@@ -34,6 +52,38 @@ def current_ownership(
                      last_activity_at=record.last_activity_at)
 
 
+def detect_shopping(
+    ownership: Ownership | None,
+    reached: EmployeeRef | None,
+    history: list[ContactRef],
+    *,
+    now: datetime,
+    rules: ShoppingRules,
+) -> Shopping | None:
+    """A client is shopping around when
+    - they are owned and reach someone other than the owner (another employee's line or a
+      general line) while the ownership is active: the "playing dumb" call of the seed; or
+    - they contacted at least K different employees within the window W (this call included).
+    """
+    fired: list[ShoppingRule] = []
+    reasons: list[str] = []
+    if ownership and (reached is None or reached.employee_id != ownership.owner.employee_id):
+        fired.append(ShoppingRule.OTHER_THAN_OWNER)
+        whom = reached.name if reached else "a general line"
+        reasons.append(f"owned by {ownership.owner.name} but called {whom}")
+    recent = [c for c in history if now - c.occurred_at <= rules.window]
+    employees = {c.employee.employee_id for c in recent if c.employee}
+    if reached:
+        employees.add(reached.employee_id)
+    if len(employees) >= rules.min_employees:
+        fired.append(ShoppingRule.MANY_EMPLOYEES)
+        reasons.append(f"reached {len(employees)} different employees within "
+                       f"{rules.window.days} days")
+    if not fired:
+        return None
+    return Shopping(fired, reasons, recent)
+
+
 def enrich(
     call: CallReceived,
     caller: CallerRecord,
@@ -41,6 +91,7 @@ def enrich(
     *,
     now: datetime,
     lapse: timedelta,
+    shopping: Shopping | None = None,
 ) -> CallEnriched:
     return CallEnriched(
         **call.model_dump(exclude={"event_id", "event_type", "occurred_at", "dialect"}),
@@ -49,4 +100,30 @@ def enrich(
         client=caller.client,
         ownership=current_ownership(caller.ownership, now, lapse),
         dialed_employee=dialed_employee,
+        shopping_around=shopping is not None,
+        shopping_rules=shopping.rules if shopping else [],
+        open_leads=caller.open_leads,
+        recent_contacts=caller.recent_contacts,
+    )
+
+
+def shopping_alert(
+    enriched: CallEnriched, shopping: Shopping, heads: list[uuid.UUID], *, now: datetime
+) -> ShoppingAroundDetected:
+    """The alert goes to the owner and to the head(s) of sales."""
+    assert enriched.client is not None
+    owner = enriched.ownership.owner if enriched.ownership else None
+    notify = ([owner.employee_id] if owner else []) + [h for h in heads if not owner
+                                                      or h != owner.employee_id]
+    return ShoppingAroundDetected(
+        event_id=derive_event_id(enriched.event_id, "shopping"),
+        occurred_at=now,
+        call_id=enriched.call_id,
+        client=enriched.client,
+        owner=owner,
+        reached=enriched.dialed_employee,
+        rules=shopping.rules,
+        reasons=shopping.reasons,
+        history=shopping.history,
+        notify=notify,
     )

@@ -32,11 +32,19 @@ class FakeClientBase:
     def __init__(self, known: dict[str, CallerRecord]) -> None:
         self.known = known
 
-    async def find_caller(self, number):
+        self.contacts: dict[str, uuid.UUID] = {}
+
+    async def find_caller(self, number, call_id=""):
         return self.known.get(number, CallerRecord())
 
     async def find_employee_by_line(self, dialed):
         return None
+
+    async def heads_of_sales(self):
+        return []
+
+    async def record_contact(self, call_id, client_id, employee_id, caller, dialed, at):
+        self.contacts.setdefault(call_id, client_id)
 
 
 class FakeLeads:
