@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,22 +20,10 @@ import httpx
 from shared import db
 from shared.kafka import create_topics
 from shared.settings import SERVICE_SETTINGS, DatabaseSettings, KafkaSettings
-from switchboard.infra import LocalKafka, LocalPostgres, stop_from_pidfiles
+from switchboard.infra import LocalKafka, LocalPostgres, free_port, stop_from_pidfiles
 
 SERVICES = tuple(SERVICE_SETTINGS)
 DEFAULT_ROOT = Path(".switchboard")
-
-
-def free_port(preferred: int | None = None) -> int:
-    """`preferred` when it is free, else any free port on 127.0.0.1."""
-    for candidate in ([preferred] if preferred else []) + [0]:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", candidate))
-            except OSError:
-                continue
-            return s.getsockname()[1]
-    raise RuntimeError("no free port")
 
 
 @dataclass
@@ -45,6 +32,7 @@ class Infrastructure:
 
     root: Path
     partitions: int = 6
+    fast: bool = False  # PostgreSQL without fsync: for tests only
     kafka: LocalKafka | None = None
     postgres: LocalPostgres | None = None
     bootstrap: str = ""
@@ -65,7 +53,7 @@ class Infrastructure:
             log("using the PostgreSQL database named by the environment")
         else:
             log("starting PostgreSQL from the local server binaries...")
-            self.postgres = LocalPostgres(self.root / "postgres")
+            self.postgres = LocalPostgres(self.root / "postgres", fast=self.fast)
             self.database_url = self.postgres.start()
         settings = KafkaSettings(bootstrap=self.bootstrap, partitions=self.partitions)
         created = asyncio.run(create_topics(settings))

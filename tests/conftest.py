@@ -19,6 +19,7 @@ import pytest
 from shared.settings import DatabaseSettings, KafkaSettings
 
 PARTITIONS = 3
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,11 @@ def containers() -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
+def infra() -> Iterator[Endpoints]:
     from switchboard.devstack import Infrastructure
 
-    root = Path(os.environ.get("SWITCHBOARD_TEST_ROOT") or tmp_path_factory.mktemp("stack"))
+    # A fixed folder, so a later session reuses the formatted broker and the cluster.
+    root = Path(os.environ.get("SWITCHBOARD_TEST_ROOT") or REPO / ".switchboard" / "test")
     given = ("bootstrap" in KafkaSettings().model_fields_set
              and "url" in DatabaseSettings().model_fields_set)
     with contextlib.ExitStack() as stack:
@@ -66,7 +68,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
             bootstrap, url = stack.enter_context(containers())
             os.environ["SWITCHBOARD_KAFKA_BOOTSTRAP"] = bootstrap
             os.environ["SWITCHBOARD_DATABASE_URL"] = url
-        stack_infra = Infrastructure(root, partitions=PARTITIONS)
+        stack_infra = Infrastructure(root, partitions=PARTITIONS, fast=True)
         stack.callback(stack_infra.stop)
         stack_infra.start(log=lambda *_: None)
         yield Endpoints(stack_infra.bootstrap, stack_infra.database_url)
