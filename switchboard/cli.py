@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +56,7 @@ def dev_up(
 
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
+    (root / "dev-up.pid").write_text(str(os.getpid()))
     infra = Infrastructure(root, partitions)
     services: Services | None = None
     # Ctrl-C and SIGTERM both end in the `finally` below.
@@ -81,6 +83,7 @@ def dev_up(
         if services:
             services.stop_all()
         infra.stop()
+        (root / "dev-up.pid").unlink(missing_ok=True)
         console.print("stopped.")
 
 
@@ -101,10 +104,11 @@ async def _run_demo(bootstrap: str, database_url: str, interval: float) -> None:
 
 @dev_app.command("down")
 def dev_down(root: Root = Path(".switchboard")) -> None:
-    """Stop whatever a `switchboard dev up` in this folder left running."""
-    from switchboard.devstack import stop_leftovers
+    """Stop a running `switchboard dev up` in this folder, and whatever it left running."""
+    from switchboard.devstack import stop_dev_up, stop_leftovers
 
-    stopped = stop_leftovers(root.resolve())
+    root = root.resolve()
+    stopped = stop_dev_up(root) + stop_leftovers(root)
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
 
 

@@ -191,6 +191,24 @@ def write_dev_env(root: Path, values: dict[str, str]) -> Path:
     return path
 
 
+def stop_dev_up(root: Path, timeout: float = 90) -> list[str]:
+    """Ask a running `dev up` to stop (SIGTERM): it stops what it started, in order."""
+    pid_file = root / "dev-up.pid"
+    if not pid_file.exists():
+        return []
+    pid = int(pid_file.read_text())
+    try:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            os.kill(pid, 0)
+            time.sleep(0.2)
+    except ProcessLookupError:
+        pid_file.unlink(missing_ok=True)
+        return [f"dev up (pid {pid})"]
+    return []
+
+
 def stop_leftovers(root: Path) -> list[str]:
     """What `switchboard dev down` does: stop whatever a `dev up` in `root` left running."""
     stopped = []
