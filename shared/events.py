@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
@@ -155,6 +156,9 @@ class EmployeeRef(BaseModel):
     employee_id: uuid.UUID = Field(description="Id of the employee.")
     name: str = Field(description="Employee's name.", examples=["Anna Ivanova"])
     department: Department = Field(description="client or commercial.", examples=["commercial"])
+    role: Literal["agent", "head"] = Field(default="agent", description="agent or head.")
+    active: bool = Field(default=True, description="False when the employee has left.")
+    on_leave: bool = Field(default=False, description="True while on leave.")
 
 
 class Ownership(BaseModel):
@@ -220,6 +224,11 @@ class CallEnriched(Event, CallFacts):
     recent_contacts: list[ContactRef] = Field(
         default_factory=list, description="The client's recent calls, newest first."
     )
+    owner_head: EmployeeRef | None = Field(
+        default=None,
+        description="The head of the owner's department: who takes the call when the owner "
+        "is not available.",
+    )
 
 
 class ShoppingAroundDetected(Event):
@@ -238,6 +247,72 @@ class ShoppingAroundDetected(Event):
     notify: list[uuid.UUID] = Field(
         description="Employees to tell: the owner and the head(s) of sales."
     )
+
+
+class Category(StrEnum):
+    COMMERCIAL = "commercial"
+    OPERATIONAL = "operational"
+    PERSONAL = "personal"
+    SPAM = "spam"
+
+
+class CompanySize(StrEnum):
+    INDIVIDUAL = "individual"
+    SMALL = "small"
+    MEDIUM = "medium"
+    LARGE = "large"
+
+
+class SizeClass(StrEnum):
+    """The size of a deal, by the rules' thresholds."""
+
+    SMALL = "small"
+    MEDIUM = "medium"
+    LARGE = "large"
+
+
+class Stage(StrEnum):
+    RING = "ring"  # when the phone rings (on CallEnriched)
+    QUALIFIED = "qualified"  # after the client department answered (on CallQualified)
+
+
+class CallQualified(Event):
+    """The client department's verdict on a call it answered, published by the operator's
+    tool. It carries what the router needs, so the router stays stateless."""
+
+    event_type: Literal["CallQualified"] = "CallQualified"
+    category: Category = Field(
+        description="commercial, operational, personal or spam.", examples=["commercial"]
+    )
+    deal_value: Decimal | None = Field(
+        default=None, ge=0, description="Estimated deal value.", examples=["1500000"]
+    )
+    currency: str | None = Field(
+        default=None, pattern=r"^[A-Z]{3}$", description="ISO 4217 currency of the value.",
+        examples=["RUB"],
+    )
+    company_size: CompanySize | None = Field(
+        default=None, description="Size of the caller's company, if the operator found out."
+    )
+    corporate: bool = Field(default=False, description="The caller is a corporate client.")
+    product: str | None = Field(default=None, max_length=200, description="What they want.")
+    operator_id: uuid.UUID = Field(description="The client department operator who answered.")
+    caller: str | None = Field(default=None, description="Caller number (E.164), if known.")
+    client_id: uuid.UUID | None = Field(default=None, description="The client, if known.")
+    client_name: str | None = Field(default=None, description="The client's name, if known.")
+    segment: Segment | None = Field(default=None, description="The client's segment, if known.")
+
+
+class DealClosed(Event):
+    """A lead's outcome, from the CRM."""
+
+    event_type: Literal["DealClosed"] = "DealClosed"
+    lead_id: uuid.UUID = Field(description="The lead.")
+    outcome: Literal["won", "lost"] = Field(description="won or lost.", examples=["won"])
+    final_value: Decimal | None = Field(
+        default=None, ge=0, description="The value of the deal won.", examples=["1200000"]
+    )
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$", examples=["RUB"])
 
 
 class CallRouted(Event):
@@ -261,6 +336,28 @@ class CallRouted(Event):
         examples=[["owned by Anna Ivanova since 2026-10-02"]],
     )
     shopping_around: bool = Field(default=False, description="The shopping-around flag.")
+    stage: Stage = Field(default=Stage.RING, description="ring or qualified.")
+    rules_version: str | None = Field(
+        default=None, description="Hash of the rules file the decision was made under."
+    )
+    rule_ids: list[str] = Field(default_factory=list, description="The rules that fired.")
+    segment: Segment | None = Field(default=None, description="The client's segment, if known.")
+    category: Category | None = Field(default=None, description="Qualification category.")
+    deal_value: Decimal | None = Field(default=None, description="Estimated deal value.")
+    currency: str | None = Field(default=None, description="Currency of the deal value.")
+    size_class: SizeClass | None = Field(
+        default=None, description="small, medium or large, by the rules' thresholds."
+    )
+    operator_id: uuid.UUID | None = Field(
+        default=None, description="The operator who qualified the call."
+    )
+
+
+class ScoredCandidate(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    employee_id: uuid.UUID = Field(description="A negotiator.")
+    score: float = Field(description="Expected value of giving them the lead.")
 
 
 class LeadAssigned(Event):
@@ -273,6 +370,12 @@ class LeadAssigned(Event):
     employee_name: str = Field(description="Their name.", examples=["Anna Ivanova"])
     department: Department = Field(description="The assignee's department.")
     strategy: Strategy = Field(description="How the assignee was chosen.", examples=["owner"])
+    score: float | None = Field(
+        default=None, description="Expected value of the chosen assignee, when scored."
+    )
+    runners_up: list[ScoredCandidate] = Field(
+        default_factory=list, description="The next best candidates and their scores."
+    )
 
 
 class CallRejected(Event):

@@ -53,7 +53,7 @@ CALLS_ROUTED = Topic(
 )
 CALLS_QUALIFIED = Topic(
     "calls.qualified",
-    None,
+    events.CallQualified,
     "client id, else call_id",
     "The client department's verdict on a call after answering it.",
 )
@@ -65,7 +65,7 @@ LEADS_ASSIGNED = Topic(
 )
 DEALS_CLOSED = Topic(
     "deals.closed",
-    None,
+    events.DealClosed,
     "client id, else lead id",
     "A lead's outcome from the CRM: won or lost, final value.",
 )

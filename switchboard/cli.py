@@ -16,6 +16,7 @@ from rich.console import Console
 from shared import db
 from shared.kafka import create_topics
 from shared.settings import DatabaseSettings, KafkaSettings
+from switchboard.importer import import_app
 
 app = typer.Typer(help="Switchboard: routes a company's incoming sales calls.",
                   no_args_is_help=True)
@@ -25,6 +26,7 @@ dev_app = typer.Typer(help="The local stack without Docker.", no_args_is_help=Tr
 app.add_typer(db_app, name="db")
 app.add_typer(topics_app, name="topics")
 app.add_typer(dev_app, name="dev")
+app.add_typer(import_app, name="import")
 
 console = Console()
 Root = Annotated[Path, typer.Option(help="Folder the dev stack owns.")]

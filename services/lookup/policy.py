@@ -16,6 +16,7 @@ class OwnershipRecord:
     owner: EmployeeRef
     since: datetime
     last_activity_at: datetime
+    head: EmployeeRef | None = None  # the head of the owner's department
 
 
 @dataclass(frozen=True)
@@ -93,12 +94,14 @@ def enrich(
     lapse: timedelta,
     shopping: Shopping | None = None,
 ) -> CallEnriched:
+    ownership = current_ownership(caller.ownership, now, lapse)
     return CallEnriched(
         **call.model_dump(exclude={"event_id", "event_type", "occurred_at", "dialect"}),
         event_id=derive_event_id(call.event_id, "enriched"),
         occurred_at=now,
         client=caller.client,
-        ownership=current_ownership(caller.ownership, now, lapse),
+        ownership=ownership,
+        owner_head=caller.ownership.head if ownership and caller.ownership else None,
         dialed_employee=dialed_employee,
         shopping_around=shopping is not None,
         shopping_rules=shopping.rules if shopping else [],

@@ -33,7 +33,12 @@ WITH found AS (
 )
 SELECT f.client_id, f.name, f.segment,
        o.employee_id AS owner_id, e.name AS owner_name, e.department AS owner_department,
+       e.role AS owner_role, e.active AS owner_active, e.on_leave AS owner_on_leave,
        o.since, o.last_activity_at,
+       (SELECT row_to_json(h) FROM (
+            SELECT employee_id, name, department, role, active, on_leave FROM employees
+            WHERE department = e.department AND role = 'head'
+            ORDER BY active DESC, on_leave ASC, email LIMIT 1) h) AS owner_head,
        (SELECT coalesce(json_agg(l ORDER BY l.created_at DESC), '[]')
         FROM (SELECT lead_id, employee_id, department, created_at FROM leads
               WHERE client_id = f.client_id AND status = 'open'
@@ -49,7 +54,7 @@ LEFT JOIN employees e ON e.employee_id = o.employee_id
 """
 
 FIND_EMPLOYEE_BY_LINE = """
-SELECT employee_id, name, department FROM employees
+SELECT employee_id, name, department, role, active, on_leave FROM employees
 WHERE extension = $1 OR direct_number = $1
 LIMIT 1
 """
@@ -98,10 +103,15 @@ class ClientBase:
         ownership = None
         if row["owner_id"] is not None:
             ownership = OwnershipRecord(
-                owner=EmployeeRef(employee_id=row["owner_id"], name=row["owner_name"],
-                                  department=row["owner_department"]),
+                owner=EmployeeRef(
+                    employee_id=row["owner_id"], name=row["owner_name"],
+                    department=row["owner_department"], role=row["owner_role"],
+                    active=row["owner_active"], on_leave=row["owner_on_leave"],
+                ),
                 since=row["since"],
                 last_activity_at=row["last_activity_at"],
+                head=(EmployeeRef.model_validate_json(row["owner_head"])
+                      if row["owner_head"] else None),
             )
         return CallerRecord(
             client=ClientRef(client_id=row["client_id"], name=row["name"],
@@ -114,10 +124,7 @@ class ClientBase:
     async def find_employee_by_line(self, dialed: str) -> EmployeeRef | None:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(FIND_EMPLOYEE_BY_LINE, dialed)
-        if row is None:
-            return None
-        return EmployeeRef(employee_id=row["employee_id"], name=row["name"],
-                           department=row["department"])
+        return EmployeeRef.model_validate(dict(row)) if row else None
 
     async def heads_of_sales(self) -> list[uuid.UUID]:
         async with self.pool.acquire() as conn:
