@@ -13,10 +13,14 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from shared.settings import DatabaseSettings, KafkaSettings
+
+if TYPE_CHECKING:
+    from switchboard.devstack import Services
 
 PARTITIONS = 3
 REPO = Path(__file__).resolve().parents[1]
@@ -72,3 +76,16 @@ def infra() -> Iterator[Endpoints]:
         stack.callback(stack_infra.stop)
         stack_infra.start(log=lambda *_: None)
         yield Endpoints(stack_infra.bootstrap, stack_infra.database_url)
+
+
+@pytest.fixture(scope="session")
+def services(infra: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    """The four services as separate processes against the real broker and database."""
+    from switchboard.devstack import Services
+
+    running = Services(tmp_path_factory.mktemp("services"), infra.env())
+    try:
+        running.start_all()
+        yield running
+    finally:
+        running.stop_all()

@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 from services.lookup.handlers import router
+from services.lookup.http import caller_routes
 from services.lookup.repository import ClientBase
 from shared.app import database, pool_ready, serve, service_app
 from shared.kafka import make_broker
@@ -24,6 +25,7 @@ async def resources() -> AsyncIterator[dict]:
 
 
 app = service_app("lookup", broker, resources)
+app.include_router(caller_routes(broker, settings))
 
 if __name__ == "__main__":
     serve(app, settings)
