@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -54,6 +54,21 @@ class IntakeSettings(ServiceSettings):
         default="RU", description="Region for numbers written without a country code."
     )
     max_body_bytes: int = Field(default=64 * 1024, description="Larger HTTP bodies get 413.")
+    connectors: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Connector name -> signing secret, as JSON: {"office-1": "s3cret"}.',
+    )
+    twilio_auth_token: SecretStr | None = Field(
+        default=None, description="Twilio auth token, to check X-Twilio-Signature."
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The intake's URL as Twilio calls it (behind a proxy), e.g. "
+        "https://pbx.example.com; the request's own URL when unset.",
+    )
+    signature_max_age_seconds: int = Field(
+        default=300, ge=1, description="Signed requests older than this get 401."
+    )
 
 
 class LookupSettings(ServiceSettings):
@@ -81,6 +96,65 @@ class AssignmentSettings(ServiceSettings):
     model_config = _config("SWITCHBOARD_ASSIGNMENT_")
 
     port: int = 8004
+    inbox_deadline_seconds: float = Field(
+        default=600, ge=0,
+        description="How long the head of sales may keep or pass a lead in the inbox; past it "
+        "the lead goes to the strongest available negotiator (0: at once).",
+    )
+    deadline_poll_seconds: float = Field(
+        default=2.0, gt=0, description="How often a replica looks for leads past their deadline."
+    )
+    retry_seconds: float = Field(
+        default=60, gt=0,
+        description="A lead past its deadline that no negotiator could take (all full, on leave) "
+        "stays in the inbox and is tried again after this many seconds.",
+    )
+    relay_after_seconds: float = Field(
+        default=30, gt=0,
+        description="A decided lead whose `leads.assigned` Kafka has not acknowledged after this "
+        "long (a crash in between) is announced again, with the same event id.",
+    )
+    head_email: str | None = Field(
+        default=None,
+        description="The head of sales who keeps leads; by default every active commercial "
+        "head, the one with the most room first.",
+    )
+    keep_mode: Literal["threshold", "top_share", "off"] = Field(
+        default="threshold",
+        description="Which leads the head keeps at once: those worth at least the threshold of "
+        "their currency, the top share by expected value, or none.",
+    )
+    keep_thresholds: dict[str, float] = Field(
+        default_factory=lambda: {"RUB": 10_000_000.0, "USD": 120_000.0, "EUR": 110_000.0},
+        description="keep_mode=threshold: the deal value per currency from which the head keeps "
+        'a lead (JSON, e.g. {"RUB": 10000000}).',
+    )
+    keep_top_share: float = Field(
+        default=0.1, ge=0, le=1,
+        description="keep_mode=top_share: the head keeps a lead whose expected value is within "
+        "this share of the best recent commercial leads of its currency.",
+    )
+    keep_window_days: int = Field(
+        default=30, ge=1, description="keep_mode=top_share: how far back 'recent' goes."
+    )
+    low_volume_per_hour: int = Field(
+        default=5, ge=0,
+        description="Fewer commercial leads than this over the last hour: the head keeps every "
+        "one while under capacity (0: never).",
+    )
+    prior_strength: float = Field(
+        default=10, gt=0,
+        description="How many outcomes the department's average counts for in a negotiator's "
+        "estimated chance to close (the Beta prior's weight).",
+    )
+    runners_up: int = Field(
+        default=3, ge=0, description="How many runners-up `leads.assigned` lists."
+    )
+    ownership_lapse_days: int = Field(
+        default=30, ge=1,
+        description="An ownership without activity for this long is taken over by the next "
+        "assignee (the lookup's lapse).",
+    )
 
 
 SERVICE_SETTINGS: dict[str, type[ServiceSettings]] = {

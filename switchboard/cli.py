@@ -54,7 +54,7 @@ def dev_up(
     root: Root = Path(".switchboard"),
 ) -> None:
     """Start Kafka, PostgreSQL and the four services; Ctrl-C stops everything."""
-    from switchboard.devstack import Infrastructure, Services, write_dev_env
+    from switchboard.devstack import Infrastructure, Services, dev_connector, write_dev_env
 
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -65,10 +65,11 @@ def dev_up(
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         infra.start(log=console.print)
-        services = Services(root, infra.env())
+        connector = dev_connector(root)
+        services = Services(root, {**infra.env(), **connector})
         console.print("starting the services...")
         services.start_all()
-        values = {**infra.env(), **services.urls()}
+        values = {**infra.env(), **services.urls(), **connector}
         env_path = write_dev_env(root, values)
         for key, value in values.items():
             console.print(f"  [bold]{key}[/]={value}")

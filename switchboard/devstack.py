@@ -7,7 +7,9 @@ the topics, the migrations and the four services as separate processes.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -183,6 +185,24 @@ def tail(path: Path, lines: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+DEV_CONNECTOR = "dev"
+
+
+def dev_connector(root: Path) -> dict[str, str]:
+    """The development connector: a name and a secret kept in `root`, for signing webhooks to
+    the intake. Returns the variables for dev.env and the intake's environment."""
+    path = root / "dev-connector.secret"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32))
+    secret = path.read_text().strip()
+    return {
+        "SWITCHBOARD_DEV_CONNECTOR": DEV_CONNECTOR,
+        "SWITCHBOARD_DEV_SECRET": secret,
+        "SWITCHBOARD_INTAKE_CONNECTORS": json.dumps({DEV_CONNECTOR: secret}),
+    }
 
 
 def write_dev_env(root: Path, values: dict[str, str]) -> Path:

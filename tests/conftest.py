@@ -9,6 +9,7 @@ Tests isolate themselves with random ids instead of cleaning up.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from switchboard.devstack import Services
 
 PARTITIONS = 3
+# The connectors the intake under test knows: name -> signing secret.
+CONNECTORS = {"test-pbx": "test-secret", "office-1": "office-secret"}
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -83,7 +86,8 @@ def services(infra: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iter
     """The four services as separate processes against the real broker and database."""
     from switchboard.devstack import Services
 
-    running = Services(tmp_path_factory.mktemp("services"), infra.env())
+    running = Services(tmp_path_factory.mktemp("services"),
+                       {**infra.env(), "SWITCHBOARD_INTAKE_CONNECTORS": json.dumps(CONNECTORS)})
     try:
         running.start_all()
         yield running

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,16 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+
+
+def signed(connector: str, secret: str, payload: bytes, at: float | None = None
+           ) -> dict[str, str]:
+    """The headers of a webhook signed the Switchboard way."""
+    from services.intake.signing import sign
+
+    timestamp = str(int(at if at is not None else time.time()))
+    return {"X-Switchboard-Connector": connector, "X-Switchboard-Timestamp": timestamp,
+            "X-Switchboard-Signature": sign(secret, timestamp, payload)}
 
 
 def random_phone() -> str:

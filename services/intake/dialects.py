@@ -6,12 +6,14 @@ An adapter returns a `CallReceived`, or raises `PermanentError` saying what is w
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from shared.events import CallLifecycle, CallReceived, derive_event_id
+from shared.events import CallLifecycle, CallReceived, LifecyclePhase, derive_event_id
 from shared.kafka import PermanentError, describe_validation_error
 from shared.phones import normalise, normalise_dialed
 
@@ -50,15 +52,20 @@ class GenericCallEvent(BaseModel):
         examples=["2026-11-27T10:00:00Z"])
 
 
-def call_received_id(call_id: str):
+def call_received_id(call_id: str) -> uuid.UUID:
     """The one id of a call's `CallReceived`, whatever the PBX retried."""
     return derive_event_id("CallReceived", call_id)
+
+
+def lifecycle_id(call_id: str, phase: LifecyclePhase) -> uuid.UUID:
+    """A call is answered once and hung up once: repeated signals of one moment share an id."""
+    return derive_event_id("CallLifecycle", call_id, phase.value)
 
 
 def parse_json_object(raw: bytes, dialect: str) -> dict:
     try:
         data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (ValueError, RecursionError) as e:  # bad JSON, bad UTF-8, huge ints, deep nesting
         raise PermanentError(f"not JSON: {e}", dialect=dialect) from e
     if not isinstance(data, dict):
         raise PermanentError(f"expected a JSON object, got {type(data).__name__}",
@@ -94,14 +101,26 @@ def from_generic(raw: bytes, *, region: str, now: datetime) -> CallReceived:
     )
 
 
-DIALECTS = {"generic": from_generic}
+def _generic(raw: bytes, *, region: str, now: datetime, pbx: str) -> Adapted:
+    return from_generic(raw, region=region, now=now)  # the payload names its own PBX
 
 
-def adapt(dialect: str, raw: bytes, *, region: str, now: datetime) -> CallReceived:
-    adapter = DIALECTS.get(dialect)
+def _dialects() -> dict[str, Callable[..., Adapted]]:
+    from services.intake.asterisk import from_asterisk
+    from services.intake.freeswitch import from_freeswitch
+    from services.intake.twilio import from_twilio
+
+    return {"generic": _generic, "asterisk": from_asterisk, "freeswitch": from_freeswitch,
+            "twilio": from_twilio}
+
+
+def adapt(dialect: str, raw: bytes, *, region: str, now: datetime, pbx: str) -> Adapted:
+    """What the PBX event means. `pbx` names the PBX for dialects whose payload does not
+    (the connector's name over HTTP, the `pbx` header on Kafka)."""
+    adapter = _dialects().get(dialect)
     if adapter is None:
         raise PermanentError(
-            f"unknown dialect {dialect!r}; known: {', '.join(sorted(DIALECTS))}",
+            f"unknown dialect {dialect!r}; known: {', '.join(sorted(_dialects()))}",
             where="dialect", dialect=dialect,
         )
-    return adapter(raw, region=region, now=now)
+    return adapter(raw, region=region, now=now, pbx=pbx)

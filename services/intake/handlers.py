@@ -2,19 +2,54 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from faststream import Context
-from faststream.kafka import KafkaMessage, KafkaResponse, KafkaRouter
+from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
 from faststream.message import StreamMessage
+from prometheus_client import Counter
 
-from services.intake.dialects import adapt
+from services.intake.dialects import Adapted, Ignored, adapt
+from services.intake.repository import AcceptedCalls
 from shared import topics
-from shared.events import CallReceived, utcnow
+from shared.events import CallLifecycle, CallReceived, utcnow
 from shared.kafka import group_id
 from shared.settings import IntakeSettings
 
 router = KafkaRouter()
+
+IGNORED = Counter("switchboard_intake_ignored_events",
+                  "PBX events that are neither a call start nor an answer or hang-up",
+                  ["dialect", "kind"])
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: Literal["accepted", "duplicate", "lifecycle", "ignored"]
+    call_id: str | None
+    event_id: str | None
+    detail: str | None = None
+
+
+async def accept(adapted: Adapted, broker: KafkaBroker, calls: AcceptedCalls) -> Outcome:
+    """Publish what a PBX event means. A call is published once: a retried webhook, a PBX
+    that sends the same call twice, or `Newchannel` then `DialBegin`, find it published."""
+    if isinstance(adapted, Ignored):
+        IGNORED.labels(adapted.dialect, adapted.kind).inc()
+        return Outcome("ignored", None, None, f"{adapted.kind}: {adapted.reason}")
+    if isinstance(adapted, CallLifecycle):
+        await broker.publish(adapted, topics.CALLS_LIFECYCLE.name,
+                             key=adapted.call_id.encode())
+        return Outcome("lifecycle", adapted.call_id, str(adapted.event_id), adapted.phase.value)
+    call: CallReceived = adapted
+    if not await calls.needs_publishing(call):
+        return Outcome("duplicate", call.call_id, str(call.event_id))
+    # Kafka acknowledges (acks=all) before publish returns; only then is the call marked.
+    await broker.publish(call, topics.CALLS_RECEIVED.name,
+                         key=topics.event_key(call.caller, call.call_id))
+    await calls.mark_published(call)
+    return Outcome("accepted", call.call_id, str(call.event_id))
 
 
 async def raw_body(msg: StreamMessage[Any]) -> bytes:
@@ -22,18 +57,23 @@ async def raw_body(msg: StreamMessage[Any]) -> bytes:
     return msg.body
 
 
-def as_response(call: CallReceived) -> KafkaResponse:
-    return KafkaResponse(call, key=topics.event_key(call.caller, call.call_id))
+def header(msg: KafkaMessage, name: str) -> str | None:
+    value = msg.headers.get(name)
+    return value.decode() if isinstance(value, bytes) else value
 
 
 @router.subscriber(topics.PBX_EVENTS.name, group_id=group_id("intake"),
                    auto_offset_reset="earliest", decoder=raw_body)
-@router.publisher(topics.CALLS_RECEIVED.name, schema=topics.CALLS_RECEIVED.event)
 async def accept_on_pbx_event(
-    body: bytes, msg: KafkaMessage, settings: IntakeSettings = Context("intake_settings")
-) -> KafkaResponse:
-    dialect = (msg.headers.get("dialect") or "generic")
-    if isinstance(dialect, bytes):
-        dialect = dialect.decode()
-    call = adapt(dialect, body, region=settings.default_region, now=utcnow())
-    return as_response(call)
+    body: bytes,
+    msg: KafkaMessage,
+    broker: KafkaBroker = Context(),
+    calls: AcceptedCalls = Context(),
+    settings: IntakeSettings = Context("intake_settings"),
+) -> None:
+    """Kafka headers: `dialect` (default `generic`), `pbx` (the PBX's name, for dialects whose
+    payload does not carry it; default: the dialect's name)."""
+    dialect = header(msg, "dialect") or "generic"
+    pbx = header(msg, "pbx") or dialect
+    adapted = adapt(dialect, body, region=settings.default_region, now=utcnow(), pbx=pbx)
+    await accept(adapted, broker, calls)

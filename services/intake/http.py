@@ -1,16 +1,67 @@
-"""The intake's HTTP endpoint for PBX webhooks: `POST /v1/pbx/{dialect}`."""
+"""The intake's HTTP endpoint for PBX webhooks: `POST /v1/pbx/{dialect}`.
+
+Our connectors sign each request: `X-Switchboard-Connector` (the connector's name, which is
+also the PBX's name), `X-Switchboard-Timestamp` (Unix seconds) and `X-Switchboard-Signature:
+sha256=<hex>`, the HMAC-SHA256 of `<timestamp>.<raw body>` with the connector's secret.
+Twilio signs with its own scheme (`X-Twilio-Signature`, the account's auth token).
+"""
 
 from __future__ import annotations
+
+import logging
+import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 
 from services.intake.dialects import adapt
+from services.intake.handlers import accept
+from services.intake.signing import verify_switchboard, verify_twilio
+from services.intake.twilio import parse_form
 from shared import topics
 from shared.events import CallRejected, derive_event_id, truncate_payload, utcnow
 from shared.kafka import PermanentError
 from shared.settings import IntakeSettings
+
+log = logging.getLogger(__name__)
+
+
+def error(status: int, message: str, where: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "where": where}, status_code=status)
+
+
+def authenticate(dialect: str, request: Request, raw: bytes, settings: IntakeSettings
+                 ) -> tuple[str | None, str | None]:
+    """(the connector's name, None) when the request is signed, else (None, why not)."""
+    if dialect == "twilio":
+        token = settings.twilio_auth_token
+        signature = request.headers.get("x-twilio-signature")
+        if token is None:
+            return None, "no Twilio auth token is configured"
+        url = str(request.url)
+        if settings.public_url:
+            url = settings.public_url.rstrip("/") + request.url.path + (
+                f"?{request.url.query}" if request.url.query else "")
+        try:
+            params = parse_form(raw)
+        except PermanentError:
+            params = {}
+        if not signature or not verify_twilio(token.get_secret_value(), url, params, signature):
+            return None, "bad or missing X-Twilio-Signature"
+        return "twilio", None
+    connector = request.headers.get("x-switchboard-connector")
+    if not connector:
+        return None, "missing X-Switchboard-Connector"
+    secret = settings.connectors.get(connector)
+    if secret is None:
+        return None, f"unknown connector {connector!r}"
+    problem = verify_switchboard(
+        secret.get_secret_value(), request.headers.get("x-switchboard-timestamp"),
+        request.headers.get("x-switchboard-signature"), raw, time.time(),
+        settings.signature_max_age_seconds,
+    )
+    return (None, problem) if problem else (connector, None)
 
 
 def pbx_routes(broker: KafkaBroker, settings: IntakeSettings) -> APIRouter:
@@ -18,14 +69,19 @@ def pbx_routes(broker: KafkaBroker, settings: IntakeSettings) -> APIRouter:
 
     @api.post("/v1/pbx/{dialect}", status_code=202)
     async def receive_pbx_event(dialect: str, request: Request) -> JSONResponse:
+        declared = int(request.headers.get("content-length") or 0)
+        if declared > settings.max_body_bytes:
+            return error(413, f"body of {declared} bytes exceeds {settings.max_body_bytes}")
         raw = await request.body()
         if len(raw) > settings.max_body_bytes:
-            return JSONResponse(
-                {"error": f"body of {len(raw)} bytes exceeds {settings.max_body_bytes}"},
-                status_code=413,
-            )
+            return error(413, f"body of {len(raw)} bytes exceeds {settings.max_body_bytes}")
+        connector, problem = authenticate(dialect, request, raw, settings)
+        if problem:
+            log.warning("refused a webhook for %s: %s", dialect, problem)
+            return error(401, problem, "signature")
         try:
-            call = adapt(dialect, raw, region=settings.default_region, now=utcnow())
+            adapted = adapt(dialect, raw, region=settings.default_region, now=utcnow(),
+                            pbx=connector or dialect)
         except PermanentError as e:
             await broker.publish(
                 CallRejected(
@@ -36,14 +92,12 @@ def pbx_routes(broker: KafkaBroker, settings: IntakeSettings) -> APIRouter:
                 ),
                 topics.CALLS_REJECTED.name,
             )
-            status = 404 if e.where == "dialect" else 400
-            return JSONResponse({"error": e.reason, "where": e.where}, status_code=status)
-        # Kafka has acknowledged the event (acks=all) when publish returns: only then 202.
-        await broker.publish(
-            call, topics.CALLS_RECEIVED.name, key=topics.event_key(call.caller, call.call_id)
-        )
+            return error(404 if e.where == "dialect" else 400, e.reason, e.where)
+        outcome = await accept(adapted, broker, broker.context.get("calls"))
         return JSONResponse(
-            {"call_id": call.call_id, "event_id": str(call.event_id)}, status_code=202
+            {"outcome": outcome.kind, "call_id": outcome.call_id, "event_id": outcome.event_id,
+             "detail": outcome.detail},
+            status_code=202,
         )
 
     return api

@@ -2,10 +2,12 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from services.intake.handlers import router
 from services.intake.http import pbx_routes
-from shared.app import serve, service_app
+from services.intake.repository import AcceptedCalls
+from shared.app import database, pool_ready, serve, service_app
 from shared.kafka import make_broker
 from shared.settings import IntakeSettings
 
@@ -17,7 +19,9 @@ broker.context.set_global("intake_settings", settings)
 
 @asynccontextmanager
 async def resources() -> AsyncIterator[dict]:
-    yield {}
+    async with database(settings) as pool:
+        broker.context.set_global("calls", AcceptedCalls(pool))
+        yield {"database": partial(pool_ready, pool)}
 
 
 app = service_app("intake", broker, resources)

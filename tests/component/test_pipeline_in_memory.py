@@ -63,6 +63,17 @@ class FakeLeads:
         self.published.add(lead_id)
 
 
+class FakeAcceptedCalls:
+    def __init__(self) -> None:
+        self.published: set[str] = set()
+
+    async def needs_publishing(self, call):
+        return call.call_id not in self.published
+
+    async def mark_published(self, call):
+        self.published.add(call.call_id)
+
+
 @pytest.fixture
 def pipeline():
     broker = make_broker(KafkaSettings(), "component")
@@ -74,6 +85,7 @@ def pipeline():
     broker.context.set_global("lookup_settings", LookupSettings())
     broker.context.set_global("clients", FakeClientBase({"+79161234567": owned}))
     broker.context.set_global("leads", leads)
+    broker.context.set_global("calls", FakeAcceptedCalls())
     return broker, leads
 
 
@@ -107,16 +119,21 @@ async def test_malformed_payload_is_rejected_not_raised(pipeline):
     assert leads.decisions["p:c2"].destination == "client_department"
 
 
-async def test_redelivered_call_publishes_one_lead(pipeline):
+async def test_a_call_sent_twice_is_received_once_and_leads_once(pipeline):
     broker, leads = pipeline
-    assigned = []
+    assigned, received = [], []
 
     @broker.subscriber(topics.LEADS_ASSIGNED.name)
     async def collect(event: dict):
         assigned.append(event)
 
+    @broker.subscriber(topics.CALLS_RECEIVED.name)
+    async def collect_received(event: dict):
+        received.append(event)
+
     async with TestKafkaBroker(broker) as br:
         await br.publish(pbx_event("+79161234567", "c3"), topics.PBX_EVENTS.name)
         await br.publish(pbx_event("+79161234567", "c3"), topics.PBX_EVENTS.name)
+    assert [r["call_id"] for r in received] == ["p:c3"]
     assert [a["call_id"] for a in assigned] == ["p:c3"]
     assert assigned[0]["strategy"] == Strategy.OWNER

@@ -10,14 +10,15 @@ import pytest
 from shared import topics
 from shared.kafka import group_id
 from switchboard.devstack import Services
-from tests.conftest import Endpoints
+from tests.conftest import CONNECTORS, Endpoints
 from tests.support import (TopicWatch, about, body, generic_call, publish, random_phone,
-                           seed_client, wait_committed)
+                           seed_client, signed, wait_committed)
 
 pytestmark = pytest.mark.e2e
 
-ROUTED, ASSIGNED, REJECTED = (topics.CALLS_ROUTED.name, topics.LEADS_ASSIGNED.name,
-                              topics.CALLS_REJECTED.name)
+RECEIVED, ROUTED, ASSIGNED, REJECTED = (
+    topics.CALLS_RECEIVED.name, topics.CALLS_ROUTED.name, topics.LEADS_ASSIGNED.name,
+    topics.CALLS_REJECTED.name)
 
 
 def national(e164: str) -> str:
@@ -77,20 +78,44 @@ async def test_same_pbx_event_twice_gives_one_decision_and_one_lead(infra: Endpo
                                                                      services: Services):
     client = await seed_client(infra.database_url, owned=True)
     call_id, payload = generic_call(client.phone)
-    async with TopicWatch(infra.bootstrap, ROUTED, ASSIGNED) as watch:
+    async with TopicWatch(infra.bootstrap, topics.PBX_EVENTS.name, RECEIVED, ROUTED,
+                          ASSIGNED) as watch:
+        # When the PBX sends the same event twice
         await publish(infra.bootstrap, topics.PBX_EVENTS.name, payload, payload)
-        copies = await watch.wait_for(about(call_id, ROUTED), count=2)
-        # Both copies went through the pipeline; wait until the assignment has seen both.
-        await wait_committed(infra.bootstrap, group_id("assignment"), copies[-1])
+        copies = await watch.wait_for(lambda r: r.topic == topics.PBX_EVENTS.name
+                                      and r.value == payload, count=2)
+        await watch.wait_for(about(call_id, ASSIGNED))
+        await wait_committed(infra.bootstrap, group_id("intake"), copies[-1])
         await watch.settle(1.0)
-    assert len({body(c)["event_id"] for c in copies}) == 1  # the same deterministic id
+    # Then the call is received once, decided once, and one lead is announced
+    for topic in (RECEIVED, ROUTED, ASSIGNED):
+        assert len([r for r in watch.records if about(call_id, topic)(r)]) == 1, topic
+    assert await count_rows(infra, "call_decisions", call_id) == 1
+    assert await count_rows(infra, "leads", call_id) == 1
+
+
+async def test_redelivered_call_routed_changes_nothing(infra: Endpoints, services: Services):
+    client = await seed_client(infra.database_url, owned=True)
+    call_id, payload = generic_call(client.phone)
+    async with TopicWatch(infra.bootstrap, ROUTED, ASSIGNED) as watch:
+        await publish(infra.bootstrap, topics.PBX_EVENTS.name, payload)
+        (routed,) = await watch.wait_for(about(call_id, ROUTED))
+        await watch.wait_for(about(call_id, ASSIGNED))
+        # When the decision is delivered to the assignment again
+        await publish(infra.bootstrap, ROUTED, routed.value)
+        again = await watch.wait_for(about(call_id, ROUTED), count=2)
+        await wait_committed(infra.bootstrap, group_id("assignment"), again[-1])
+        await watch.settle(1.0)
+    # Then no second lead, no second announcement
     assert len([r for r in watch.records if about(call_id, ASSIGNED)(r)]) == 1
+    assert await count_rows(infra, "call_decisions", call_id) == 1
+    assert await count_rows(infra, "leads", call_id) == 1
+
+
+async def count_rows(infra: Endpoints, table: str, call_id: str) -> int:
     conn = await asyncpg.connect(infra.database_url)
     try:
-        assert await conn.fetchval("SELECT count(*) FROM call_decisions WHERE call_id = $1",
-                                   call_id) == 1
-        assert await conn.fetchval("SELECT count(*) FROM leads WHERE call_id = $1",
-                                   call_id) == 1
+        return await conn.fetchval(f"SELECT count(*) FROM {table} WHERE call_id = $1", call_id)
     finally:
         await conn.close()
 
@@ -100,7 +125,8 @@ async def test_http_webhook_is_accepted_after_kafka_acknowledged(infra: Endpoint
     call_id, payload = generic_call(random_phone())
     intake = services.running["intake"].url
     async with TopicWatch(infra.bootstrap, ROUTED) as watch, httpx.AsyncClient() as http:
-        response = await http.post(f"{intake}/v1/pbx/generic", content=payload)
+        response = await http.post(f"{intake}/v1/pbx/generic", content=payload,
+                                   headers=signed("test-pbx", CONNECTORS["test-pbx"], payload))
         assert response.status_code == 202, response.text
         assert response.json()["call_id"] == call_id
         await watch.wait_for(about(call_id, ROUTED))
