@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-faults down clean
+.PHONY: install run test test-unit test-faults down clean docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,15 @@ test-faults: $(STAMP)
 
 down: $(STAMP)
 	$(BIN)/switchboard dev down
+
+## docs: docs/asyncapi.yaml, the event contract of every topic, generated from the code and
+##       checked with the reference AsyncAPI parser (tools/asyncapi, needs node and npm)
+docs: $(STAMP)
+	$(BIN)/faststream docs gen switchboard.contract:app --yaml --out docs/asyncapi.yaml
+	@if command -v node >/dev/null 2>&1; then \
+		cd tools/asyncapi && { [ -d node_modules ] || npm ci --no-audit --no-fund --ignore-scripts; } \
+		&& node validate.mjs ../../docs/asyncapi.yaml; \
+	else echo "node not found: docs/asyncapi.yaml generated, not validated"; fi
 
 clean:
 	rm -rf $(VENV) .switchboard

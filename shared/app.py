@@ -1,19 +1,24 @@
 """The HTTP side every service shares: an ASGI app whose lifespan runs the broker and the
-database pool, and the `/health/live` and `/health/ready` endpoints."""
+database pool, the `/health/live` and `/health/ready` endpoints and the Prometheus `/metrics`;
+and `serve`, which configures the logs and the tracing of the process."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING
 
 import asyncpg
 import uvicorn
 from fastapi import FastAPI, Response
 from faststream.kafka import KafkaBroker
 
+from shared import observability
 from shared.db import create_pool
-from shared.settings import ServiceSettings
+from shared.settings import SERVICE_SETTINGS, KafkaSettings, ServiceSettings
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 ReadyCheck = Callable[[], Awaitable[bool]]
 
@@ -21,10 +26,19 @@ ReadyCheck = Callable[[], Awaitable[bool]]
 @asynccontextmanager
 async def database(settings: ServiceSettings) -> AsyncIterator[asyncpg.Pool]:
     pool = await create_pool(settings.database)
+    gauge = observability.watch_pool(pool, service_name(settings))
     try:
         yield pool
     finally:
+        observability.unwatch(gauge)
         await pool.close()
+
+
+def service_name(settings: ServiceSettings) -> str:
+    for name, cls in SERVICE_SETTINGS.items():
+        if isinstance(settings, cls):
+            return name
+    return type(settings).__name__
 
 
 async def pool_ready(pool: asyncpg.Pool) -> bool:
@@ -40,22 +54,31 @@ def service_app(
     name: str,
     broker: KafkaBroker,
     resources: Callable[[], AbstractAsyncContextManager[dict[str, ReadyCheck]]],
+    *,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
     """The service's ASGI app. `resources()` opens what the handlers need (and puts it in the
     broker's context) and yields the readiness checks; the broker starts after it."""
     checks: dict[str, ReadyCheck] = {}
+    lag = observability.ConsumerLag(broker, _kafka_settings(broker))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with resources() as extra_checks:
             checks.update(extra_checks)
             await broker.start()
+            observability.REGISTRY.register(lag)
             try:
                 yield
             finally:
+                observability.unwatch(lag)
+                await lag.close()
                 await broker.stop()
 
     app = FastAPI(title=f"Switchboard {name}", lifespan=lifespan)
+    app.state.service = name
+    app.add_middleware(observability.TraceRequests, tracer_provider=tracer_provider)
+    app.add_route("/metrics", observability.MetricsEndpoint(lag), include_in_schema=False)
 
     @app.get("/health/live", tags=["health"])
     async def live() -> dict[str, str]:
@@ -73,8 +96,16 @@ def service_app(
     return app
 
 
+def _kafka_settings(broker: KafkaBroker) -> KafkaSettings:
+    return broker.context.get("kafka_settings") or KafkaSettings()
+
+
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    name = getattr(app.state, "service", None) or service_name(settings)
+    observability.configure_logging(name, settings.log_level, settings.log_format)
+    tracing = observability.configure_tracing(name, settings.otlp_endpoint)
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port,
+                    log_level=settings.log_level.lower(), log_config=None)
+    finally:
+        tracing.shutdown()  # sends the spans still buffered

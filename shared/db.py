@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,9 +74,45 @@ async def create_pool(settings: DatabaseSettings, timeout: float = 60.0) -> asyn
     while True:
         try:
             return await asyncpg.create_pool(
-                settings.url, min_size=settings.pool_min, max_size=settings.pool_max
+                settings.url, min_size=settings.pool_min, max_size=settings.pool_max,
+                **ssl_options(settings),
             )
         except (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError):
             if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(1)
+
+
+def ssl_options(settings: DatabaseSettings) -> dict[str, object]:
+    """asyncpg's `ssl` argument for the TLS settings; nothing when unset (the URL decides).
+
+    As with libpq, a CA file makes `require` check the certificate (verify-ca);
+    verify-full also checks that the certificate names the host.
+    """
+    mode = settings.ssl_mode
+    if mode is None and settings.ssl_ca_file is None and settings.ssl_cert_file is None:
+        return {}
+    mode = mode or "verify-full"
+    if mode in ("disable", "allow", "prefer") or (
+            mode == "require" and settings.ssl_ca_file is None
+            and settings.ssl_cert_file is None):
+        return {"ssl": mode}
+    try:
+        context = ssl.create_default_context(
+            cafile=str(settings.ssl_ca_file) if settings.ssl_ca_file else None)
+    except (OSError, ssl.SSLError) as e:
+        raise ValueError(f"SWITCHBOARD_DATABASE_SSL_CA_FILE={settings.ssl_ca_file}: {e}") from e
+    if mode != "verify-full":
+        context.check_hostname = False
+    if mode == "require" and settings.ssl_ca_file is None:
+        context.verify_mode = ssl.CERT_NONE  # a client certificate, but no server check
+    if settings.ssl_cert_file:
+        try:
+            context.load_cert_chain(
+                str(settings.ssl_cert_file),
+                str(settings.ssl_key_file) if settings.ssl_key_file else None)
+        except (OSError, ssl.SSLError) as e:
+            raise ValueError(
+                f"SWITCHBOARD_DATABASE_SSL_CERT_FILE={settings.ssl_cert_file} / "
+                f"SWITCHBOARD_DATABASE_SSL_KEY_FILE={settings.ssl_key_file}: {e}") from e
+    return {"ssl": context}

@@ -41,6 +41,7 @@ class Event(BaseModel):
     schema_version: int = Field(
         default=1,
         description="Version of this event's schema. Changes within a version are additive.",
+        examples=[1],
     )
     occurred_at: AwareDatetime = Field(
         description="When the event happened (UTC).", examples=["2026-11-27T10:00:00Z"]
@@ -145,7 +146,8 @@ class CallLifecycle(Event):
 class ClientRef(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    client_id: uuid.UUID = Field(description="Id of the client in the client base.")
+    client_id: uuid.UUID = Field(description="Id of the client in the client base.",
+                               examples=["3f2b8c1e-6d4a-4b7e-9c12-5a8e0f1d2c3b"])
     name: str = Field(description="Client's name.", examples=["Romashka LLC"])
     segment: Segment = Field(description="Client segment.", examples=["corporate"])
 
@@ -153,20 +155,23 @@ class ClientRef(BaseModel):
 class EmployeeRef(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    employee_id: uuid.UUID = Field(description="Id of the employee.")
+    employee_id: uuid.UUID = Field(description="Id of the employee.",
+                                   examples=["8d5e2a71-0c3f-4e9b-a6d4-1b7c9e2f5a80"])
     name: str = Field(description="Employee's name.", examples=["Anna Ivanova"])
     department: Department = Field(description="client or commercial.", examples=["commercial"])
     role: Literal["agent", "head"] = Field(default="agent", description="agent or head.")
-    active: bool = Field(default=True, description="False when the employee has left.")
-    on_leave: bool = Field(default=False, description="True while on leave.")
+    active: bool = Field(default=True, description="False when the employee has left.",
+                          examples=[True])
+    on_leave: bool = Field(default=False, description="True while on leave.", examples=[False])
 
 
 class Ownership(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     owner: EmployeeRef = Field(description="The employee who owns the client now.")
-    since: AwareDatetime = Field(description="Owner since.")
-    last_activity_at: AwareDatetime = Field(description="Last contact of the owner with them.")
+    since: AwareDatetime = Field(description="Owner since.", examples=["2026-10-02T08:30:00Z"])
+    last_activity_at: AwareDatetime = Field(description="Last contact of the owner with them.",
+                                             examples=["2026-11-20T09:12:00Z"])
 
 
 class ContactRef(BaseModel):
@@ -175,7 +180,8 @@ class ContactRef(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     call_id: str = Field(description="The earlier call.", examples=["office-1:a0f3"])
-    occurred_at: AwareDatetime = Field(description="When it happened.")
+    occurred_at: AwareDatetime = Field(description="When it happened.",
+                                        examples=["2026-11-20T09:12:00Z"])
     employee: EmployeeRef | None = Field(
         default=None, description="Who the client reached; null for a general line."
     )
@@ -186,10 +192,13 @@ class LeadRef(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    lead_id: uuid.UUID = Field(description="Id of the lead.")
-    employee_id: uuid.UUID | None = Field(description="Who works on it.")
+    lead_id: uuid.UUID = Field(description="Id of the lead.",
+                               examples=["c7a1e4f2-9b3d-5e6a-8f01-2d4c6b8a0e13"])
+    employee_id: uuid.UUID | None = Field(description="Who works on it.",
+                                          examples=["8d5e2a71-0c3f-4e9b-a6d4-1b7c9e2f5a80"])
     department: Department = Field(description="The department of the lead.")
-    created_at: AwareDatetime = Field(description="When it was created.")
+    created_at: AwareDatetime = Field(description="When it was created.",
+                                      examples=["2026-11-20T09:15:00Z"])
 
 
 class ShoppingRule(StrEnum):
@@ -213,6 +222,7 @@ class CallEnriched(Event, CallFacts):
     shopping_around: bool = Field(
         default=False,
         description="True when the client seems to be asking other employees for terms.",
+        examples=[False],
     )
     shopping_rules: list[ShoppingRule] = Field(
         default_factory=list, description="The shopping-around rules that fired.",
@@ -242,10 +252,12 @@ class ShoppingAroundDetected(Event):
         description="Who the client reached with this call; null for a general line."
     )
     rules: list[ShoppingRule] = Field(min_length=1, description="The rules that fired.")
-    reasons: list[str] = Field(min_length=1, description="Why, in words a person reads.")
+    reasons: list[str] = Field(min_length=1, description="Why, in words a person reads.",
+                              examples=[["owned by Anna Ivanova but called Boris Petrov"]])
     history: list[ContactRef] = Field(description="The recent contacts that triggered it.")
     notify: list[uuid.UUID] = Field(
-        description="Employees to tell: the owner and the head(s) of sales."
+        description="Employees to tell: the owner and the head(s) of sales.",
+        examples=[["8d5e2a71-0c3f-4e9b-a6d4-1b7c9e2f5a80", "1e6f4b2a-8c9d-4a3e-b5f7-0d2c4e6a8b91"]],
     )
 
 
@@ -294,12 +306,18 @@ class CallQualified(Event):
     company_size: CompanySize | None = Field(
         default=None, description="Size of the caller's company, if the operator found out."
     )
-    corporate: bool = Field(default=False, description="The caller is a corporate client.")
-    product: str | None = Field(default=None, max_length=200, description="What they want.")
-    operator_id: uuid.UUID = Field(description="The client department operator who answered.")
-    caller: str | None = Field(default=None, description="Caller number (E.164), if known.")
-    client_id: uuid.UUID | None = Field(default=None, description="The client, if known.")
-    client_name: str | None = Field(default=None, description="The client's name, if known.")
+    corporate: bool = Field(default=False, description="The caller is a corporate client.",
+                            examples=[True])
+    product: str | None = Field(default=None, max_length=200, description="What they want.",
+                                  examples=["office furniture for 40 workplaces"])
+    operator_id: uuid.UUID = Field(description="The client department operator who answered.",
+                                 examples=["5b0e9d3c-2a7f-4c81-b6e4-9f3a1d7c0b25"])
+    caller: str | None = Field(default=None, description="Caller number (E.164), if known.",
+                                examples=["+79161234567"])
+    client_id: uuid.UUID | None = Field(default=None, description="The client, if known.",
+                                          examples=["3f2b8c1e-6d4a-4b7e-9c12-5a8e0f1d2c3b"])
+    client_name: str | None = Field(default=None, description="The client's name, if known.",
+                                     examples=["Romashka LLC"])
     segment: Segment | None = Field(default=None, description="The client's segment, if known.")
 
 
@@ -307,71 +325,91 @@ class DealClosed(Event):
     """A lead's outcome, from the CRM."""
 
     event_type: Literal["DealClosed"] = "DealClosed"
-    lead_id: uuid.UUID = Field(description="The lead.")
+    lead_id: uuid.UUID = Field(description="The lead.",
+                               examples=["c7a1e4f2-9b3d-5e6a-8f01-2d4c6b8a0e13"])
     outcome: Literal["won", "lost"] = Field(description="won or lost.", examples=["won"])
     final_value: Decimal | None = Field(
         default=None, ge=0, description="The value of the deal won.", examples=["1200000"]
     )
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$", examples=["RUB"])
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$",
+                                  description="ISO 4217 currency of the final value.",
+                                  examples=["RUB"])
 
 
 class CallRouted(Event):
     """The router's decision: where the call goes and why."""
 
     event_type: Literal["CallRouted"] = "CallRouted"
-    caller: str | None = Field(description="Caller number (E.164) or null.")
-    client_id: uuid.UUID | None = Field(description="The client, or null for an unknown caller.")
-    client_name: str | None = Field(default=None, description="The client's name, if known.")
+    caller: str | None = Field(description="Caller number (E.164) or null.",
+                                examples=["+79161234567"])
+    client_id: uuid.UUID | None = Field(description="The client, or null for an unknown caller.",
+                                          examples=["3f2b8c1e-6d4a-4b7e-9c12-5a8e0f1d2c3b"])
+    client_name: str | None = Field(default=None, description="The client's name, if known.",
+                                     examples=["Romashka LLC"])
     destination: Destination = Field(
         description="owner, client_department, commercial_department or non_commercial.",
         examples=["owner"],
     )
     employee_id: uuid.UUID | None = Field(
-        description="The employee the call goes to, when the decision names one."
+        description="The employee the call goes to, when the decision names one.",
+        examples=["8d5e2a71-0c3f-4e9b-a6d4-1b7c9e2f5a80"],
     )
-    employee_name: str | None = Field(default=None, description="That employee's name.")
+    employee_name: str | None = Field(default=None, description="That employee's name.",
+                                       examples=["Anna Ivanova"])
     reasons: list[str] = Field(
         min_length=1,
         description="Why, in words a person reads.",
         examples=[["owned by Anna Ivanova since 2026-10-02"]],
     )
-    shopping_around: bool = Field(default=False, description="The shopping-around flag.")
+    shopping_around: bool = Field(default=False, description="The shopping-around flag.",
+                                   examples=[False])
     stage: Stage = Field(default=Stage.RING, description="ring or qualified.")
     rules_version: str | None = Field(
-        default=None, description="Hash of the rules file the decision was made under."
+        default=None, description="Hash of the rules file the decision was made under.",
+        examples=["9f2c4e1a7b3d"],
     )
-    rule_ids: list[str] = Field(default_factory=list, description="The rules that fired.")
+    rule_ids: list[str] = Field(default_factory=list, description="The rules that fired.",
+                                 examples=[["ring.owner", "departments.commercial.hours"]])
     segment: Segment | None = Field(default=None, description="The client's segment, if known.")
     category: Category | None = Field(default=None, description="Qualification category.")
-    deal_value: Decimal | None = Field(default=None, description="Estimated deal value.")
-    currency: str | None = Field(default=None, description="Currency of the deal value.")
+    deal_value: Decimal | None = Field(default=None, description="Estimated deal value.",
+                                       examples=["1500000"])
+    currency: str | None = Field(default=None, description="Currency of the deal value.",
+                                  examples=["RUB"])
     size_class: SizeClass | None = Field(
         default=None, description="small, medium or large, by the rules' thresholds."
     )
     operator_id: uuid.UUID | None = Field(
-        default=None, description="The operator who qualified the call."
+        default=None, description="The operator who qualified the call.",
+        examples=["5b0e9d3c-2a7f-4c81-b6e4-9f3a1d7c0b25"],
     )
 
 
 class ScoredCandidate(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    employee_id: uuid.UUID = Field(description="A negotiator.")
-    score: float = Field(description="Expected value of giving them the lead.")
+    employee_id: uuid.UUID = Field(description="A negotiator.",
+                                   examples=["8d5e2a71-0c3f-4e9b-a6d4-1b7c9e2f5a80"])
+    score: float = Field(description="Expected value of giving them the lead.",
+                         examples=[540000.0])
 
 
 class LeadAssigned(Event):
     """A lead was created and given to an employee."""
 
     event_type: Literal["LeadAssigned"] = "LeadAssigned"
-    lead_id: uuid.UUID = Field(description="Id of the lead.")
-    client_id: uuid.UUID | None = Field(description="The client, if known.")
-    employee_id: uuid.UUID = Field(description="Who got the lead.")
+    lead_id: uuid.UUID = Field(description="Id of the lead.",
+                               examples=["c7a1e4f2-9b3d-5e6a-8f01-2d4c6b8a0e13"])
+    client_id: uuid.UUID | None = Field(description="The client, if known.",
+                                          examples=["3f2b8c1e-6d4a-4b7e-9c12-5a8e0f1d2c3b"])
+    employee_id: uuid.UUID = Field(description="Who got the lead.",
+                                   examples=["8d5e2a71-0c3f-4e9b-a6d4-1b7c9e2f5a80"])
     employee_name: str = Field(description="Their name.", examples=["Anna Ivanova"])
     department: Department = Field(description="The assignee's department.")
     strategy: Strategy = Field(description="How the assignee was chosen.", examples=["owner"])
     score: float | None = Field(
-        default=None, description="Expected value of the chosen assignee, when scored."
+        default=None, description="Expected value of the chosen assignee, when scored.",
+        examples=[540000.0],
     )
     runners_up: list[ScoredCandidate] = Field(
         default_factory=list, description="The next best candidates and their scores."
@@ -383,18 +421,21 @@ class CallRejected(Event):
 
     event_type: Literal["CallRejected"] = "CallRejected"
     call_id: str | None = Field(  # type: ignore[assignment]
-        default=None, description="The call, when it could be read from the payload."
+        default=None, description="The call, when it could be read from the payload.",
+        examples=["office-1:a1b2"],
     )
     service: str = Field(description="The service that rejected it.", examples=["intake"])
     source_topic: str | None = Field(
         description="Where the message came from (a topic, or `http`).", examples=["pbx.events"]
     )
-    dialect: str | None = Field(default=None, description="The PBX dialect, for PBX payloads.")
+    dialect: str | None = Field(default=None, description="The PBX dialect, for PBX payloads.",
+                                  examples=["generic"])
     reason: str = Field(description="What was wrong.", examples=["field required"])
     where: str | None = Field(
         default=None, description="Where in the payload: a field path.", examples=["caller"]
     )
-    payload: str = Field(description="The payload as received, truncated to 4 KiB.")
+    payload: str = Field(description="The payload as received, truncated to 4 KiB.",
+                         examples=['{"pbx": "office-1", "call_id": "a1b2", "caller": "+7916"}'])
 
 
 MAX_REJECTED_PAYLOAD = 4096

@@ -13,24 +13,38 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import BaseMiddleware
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, KafkaRouter
+from faststream.kafka.security import parse_security
 from faststream.middlewares import AckPolicy
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from pydantic import ValidationError
 
-from shared import topics
+from shared import observability, topics
 from shared.events import CallRejected, derive_event_id, truncate_payload, utcnow
 from shared.settings import KafkaSettings
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 log = logging.getLogger(__name__)
 
 # Pause before a failed (transient) message is redelivered, so an outage is not a hot loop.
 REDELIVERY_PAUSE_SECONDS = 1.0
+
+
+def service_router() -> KafkaRouter:
+    """The router a service declares its handlers on. The acknowledgement policy must be set
+    here, not only on the broker: FastStream 0.7 fixes a subscriber's auto-commit and message
+    class when the subscriber is declared, before the router joins the broker, so a broker-level
+    policy alone leaves auto-commit on and a failed message committed (at-most-once)."""
+    return KafkaRouter(ack_policy=AckPolicy.NACK_ON_ERROR)
 
 
 def group_id(service: str) -> str:
@@ -133,7 +147,58 @@ def rejection_middleware(service: str) -> type[BaseMiddleware]:
     return RejectToDeadLetter
 
 
-def make_broker(settings: KafkaSettings, service: str) -> KafkaBroker:
+def ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
+    """TLS that checks the brokers' certificates (and names) against the CA file, or the
+    system's trust store; with a client certificate when one is configured."""
+    try:
+        context = ssl.create_default_context(
+            cafile=str(settings.ssl_ca_file) if settings.ssl_ca_file else None)
+    except (OSError, ssl.SSLError) as e:
+        raise ValueError(f"SWITCHBOARD_KAFKA_SSL_CA_FILE={settings.ssl_ca_file}: {e}") from e
+    if settings.ssl_cert_file:
+        try:
+            context.load_cert_chain(
+                str(settings.ssl_cert_file),
+                str(settings.ssl_key_file) if settings.ssl_key_file else None)
+        except (OSError, ssl.SSLError) as e:
+            raise ValueError(
+                f"SWITCHBOARD_KAFKA_SSL_CERT_FILE={settings.ssl_cert_file} / "
+                f"SWITCHBOARD_KAFKA_SSL_KEY_FILE={settings.ssl_key_file}: {e}") from e
+    return context
+
+
+def security(settings: KafkaSettings) -> BaseSecurity | None:
+    """FastStream's security object for the configured protocol; None for PLAINTEXT."""
+    protocol = settings.security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = ssl_context(settings) if protocol in ("SSL", "SASL_SSL") else None
+    if protocol == "SSL":
+        return BaseSecurity(ssl_context=context)
+    if not settings.sasl_username or settings.sasl_password is None:
+        raise ValueError(
+            f"SWITCHBOARD_KAFKA_SECURITY_PROTOCOL={protocol} needs SWITCHBOARD_KAFKA_SASL_USERNAME "
+            "and SWITCHBOARD_KAFKA_SASL_PASSWORD")
+    sasl = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256,
+            "SCRAM-SHA-512": SASLScram512}[settings.sasl_mechanism]
+    return sasl(settings.sasl_username, settings.sasl_password.get_secret_value(),
+                ssl_context=context, use_ssl=protocol == "SASL_SSL")
+
+
+def client_options(settings: KafkaSettings) -> dict[str, Any]:
+    """The security keyword arguments of an aiokafka client (producer, consumer, admin)."""
+    return parse_security(security(settings))
+
+
+def make_broker(
+    settings: KafkaSettings,
+    service: str,
+    *,
+    tracer_provider: TracerProvider | None = None,
+) -> KafkaBroker:
+    """The broker of a service, with its middlewares, outermost first: the call id for the
+    log lines, the trace span, the dead-letter rejection (which also drops the publishing of
+    a handler's None), FastStream's Prometheus metrics, the business counters."""
     broker = KafkaBroker(
         settings.bootstrap,
         client_id=f"switchboard-{service}",
@@ -141,14 +206,24 @@ def make_broker(settings: KafkaSettings, service: str) -> KafkaBroker:
         enable_idempotence=True,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         graceful_timeout=15.0,
+        security=security(settings),
+        # A plain logger: FastStream's own prints to stdout past our log configuration.
+        logger=logging.getLogger(f"switchboard.{service}.broker"),
+        middlewares=(
+            observability.CallContext,
+            observability.telemetry_middleware(tracer_provider),
+            rejection_middleware(service),
+            observability.prometheus_middleware(service),
+            observability.EventCounters,
+        ),
     )
-    broker.add_middleware(rejection_middleware(service))
+    broker.context.set_global("kafka_settings", settings)  # for the lag of /metrics
     return broker
 
 
 async def create_topics(settings: KafkaSettings, timeout: float = 60.0) -> list[str]:
     """Create every registry topic that does not exist yet; returns the ones created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap, **client_options(settings))
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:

@@ -7,9 +7,10 @@ Nothing else in the code reads the environment.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,6 +24,33 @@ class KafkaSettings(BaseSettings):
     bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers.")
     partitions: int = Field(default=6, ge=1, description="Partitions of each topic we create.")
     replication_factor: int = Field(default=1, ge=1)
+    # Secured clusters: TLS and/or SASL, for the services and the `switchboard` command alike.
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL (SASL over TLS).",
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="PLAIN", description="SASL mechanism, for the SASL_* protocols."
+    )
+    sasl_username: str | None = Field(default=None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(default=None, description="SASL password.")
+    ssl_ca_file: Path | None = Field(
+        default=None,
+        description="CA certificates (PEM) the brokers' certificates are checked against; "
+        "the system's trust store when unset.",
+    )
+    ssl_cert_file: Path | None = Field(
+        default=None, description="Client certificate (PEM), for brokers that require mutual TLS."
+    )
+    ssl_key_file: Path | None = Field(
+        default=None, description="The client certificate's private key (PEM)."
+    )
+
+    @field_validator("sasl_username", "sasl_password", "ssl_ca_file", "ssl_cert_file",
+                     "ssl_key_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
 
 class DatabaseSettings(BaseSettings):
@@ -34,6 +62,30 @@ class DatabaseSettings(BaseSettings):
     )
     pool_min: int = Field(default=1, ge=0)
     pool_max: int = Field(default=10, ge=1)
+    # TLS to PostgreSQL for the services' pools (the URL's own `sslmode` applies otherwise).
+    ssl_mode: Literal[
+        "disable", "allow", "prefer", "require", "verify-ca", "verify-full"
+    ] | None = Field(
+        default=None,
+        description="libpq's sslmode: verify-full checks the certificate and the host name; "
+        "unset: what the URL says (asyncpg's default is prefer).",
+    )
+    ssl_ca_file: Path | None = Field(
+        default=None,
+        description="CA certificates (PEM) the server's certificate is checked against; the "
+        "system's trust store when unset.",
+    )
+    ssl_cert_file: Path | None = Field(
+        default=None, description="Client certificate (PEM), for servers that require one."
+    )
+    ssl_key_file: Path | None = Field(
+        default=None, description="The client certificate's private key (PEM)."
+    )
+
+    @field_validator("ssl_mode", "ssl_ca_file", "ssl_cert_file", "ssl_key_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
 
 class ServiceSettings(BaseSettings):
@@ -42,6 +94,25 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="json: one JSON object per line (time, level, logger, message, service, "
+        "call_id); text: plain lines for a terminal. Caller numbers are masked in both.",
+    )
+    # One variable for all services (no service prefix); the standard OTel name works too.
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "SWITCHBOARD_OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
+        ),
+        description="OTLP/HTTP endpoint (e.g. http://otel-collector:4318) to export traces to; "
+        "no export when unset (trace context still travels in Kafka headers).",
+    )
+
+    @field_validator("otlp_endpoint", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
 
@@ -90,6 +161,14 @@ class RouterSettings(ServiceSettings):
     model_config = _config("SWITCHBOARD_ROUTER_")
 
     port: int = 8003
+    rules_file: Path = Field(
+        default=Path("deploy/rules.yaml"),
+        description="The routing rules (YAML); a relative path is taken from the working "
+        "directory. A changed file is picked up without a restart.",
+    )
+    rules_reload_seconds: float = Field(
+        default=5.0, gt=0, description="How often the rules file is checked for a change."
+    )
 
 
 class AssignmentSettings(ServiceSettings):
@@ -110,7 +189,7 @@ class AssignmentSettings(ServiceSettings):
         "stays in the inbox and is tried again after this many seconds.",
     )
     relay_after_seconds: float = Field(
-        default=30, gt=0,
+        default=10, gt=0,
         description="A decided lead whose `leads.assigned` Kafka has not acknowledged after this "
         "long (a crash in between) is announced again, with the same event id.",
     )

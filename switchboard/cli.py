@@ -16,7 +16,10 @@ from rich.console import Console
 from shared import db
 from shared.kafka import create_topics
 from shared.settings import DatabaseSettings, KafkaSettings
+from switchboard.bench import bench_command
 from switchboard.importer import import_app
+from switchboard.replay import replay_command
+from switchboard.token import token_command
 
 app = typer.Typer(help="Switchboard: routes a company's incoming sales calls.",
                   no_args_is_help=True)
@@ -27,6 +30,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(topics_app, name="topics")
 app.add_typer(dev_app, name="dev")
 app.add_typer(import_app, name="import")
+
+app.command("replay")(replay_command)
+app.command("token")(token_command)
+app.command("bench")(bench_command)
 
 console = Console()
 Root = Annotated[Path, typer.Option(help="Folder the dev stack owns.")]

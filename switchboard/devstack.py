@@ -115,7 +115,8 @@ class Services:
     def start(self, name: str, port: int | None = None, extra_env: dict[str, str] | None = None
               ) -> ServiceProcess:
         prefix = SERVICE_SETTINGS[name].model_config["env_prefix"]
-        port = port or free_port(SERVICE_SETTINGS[name].model_fields["port"].default)
+        # The port asked for (or the default) when free, else any free one.
+        port = free_port(port or SERVICE_SETTINGS[name].model_fields["port"].default)
         logs = self.root / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{name}.log"

@@ -290,7 +290,8 @@ class LocalKafka:
         if not (self.root / "data" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
             formatted = subprocess.run(
-                jvm + ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", properties],
+                jvm + ["kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
+                       "-c", properties],
                 capture_output=True, text=True, cwd=self.root,
             )
             if formatted.returncode != 0:

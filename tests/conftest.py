@@ -27,6 +27,7 @@ PARTITIONS = 3
 # The connectors the intake under test knows: name -> signing secret.
 CONNECTORS = {"test-pbx": "test-secret", "office-1": "office-secret"}
 REPO = Path(__file__).resolve().parents[1]
+RULES_ALWAYS_OPEN = REPO / "tests" / "integration" / "rules_always_open.yaml"
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,12 @@ def services(infra: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iter
     """The four services as separate processes against the real broker and database."""
     from switchboard.devstack import Services
 
-    running = Services(tmp_path_factory.mktemp("services"),
-                       {**infra.env(), "SWITCHBOARD_INTAKE_CONNECTORS": json.dumps(CONNECTORS)})
+    running = Services(tmp_path_factory.mktemp("services"), {
+        **infra.env(),
+        "SWITCHBOARD_INTAKE_CONNECTORS": json.dumps(CONNECTORS),
+        # Decisions must not depend on the hour the tests run at.
+        "SWITCHBOARD_ROUTER_RULES_FILE": str(RULES_ALWAYS_OPEN),
+    })
     try:
         running.start_all()
         yield running

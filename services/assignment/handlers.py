@@ -1,40 +1,42 @@
-"""Assignment handlers: record each decision once, create and announce leads."""
+"""Assignment handlers: a routed call makes a lead (or not) and someone gets it; a closed
+deal counts in its negotiator's record."""
 
 from __future__ import annotations
 
 from faststream import Context
-from faststream.kafka import KafkaBroker, KafkaRouter
 
-from services.assignment.policy import plan_lead
-from services.assignment.repository import Leads
+from services.assignment.policy import PendingLead, assigned_event, plan_lead
+from services.assignment.service import Leads
 from shared import topics
-from shared.events import CallRouted, LeadAssigned, derive_event_id, utcnow
-from shared.kafka import group_id
+from shared.events import CallRouted, DealClosed, LeadAssigned, utcnow
+from shared.kafka import group_id, service_router
 
-router = KafkaRouter()
+router = service_router()
 lead_assigned = router.publisher(topics.LEADS_ASSIGNED.name, schema=LeadAssigned)
+
+
+async def publish_assigned(pending: PendingLead, call_id: str = "") -> None:
+    event = assigned_event(pending, call_id=call_id, now=utcnow())
+    await lead_assigned.publish(event, key=topics.event_key(pending.client_id, event.call_id))
+
+
+async def announce(leads: Leads, pending: PendingLead, call_id: str = "") -> None:
+    """Publishes `leads.assigned` for a decided lead and marks it published, only after Kafka
+    acknowledged it: after a crash in between, the deadline task publishes the same event
+    again (same id, which consumers drop)."""
+    await publish_assigned(pending, call_id)
+    await leads.mark_published(pending.lead_id)
 
 
 @router.subscriber(topics.CALLS_ROUTED.name, group_id=group_id("assignment"),
                    auto_offset_reset="earliest")
 async def assign_on_call_routed(routed: CallRouted, leads: Leads = Context()) -> None:
-    pending = await leads.record(routed, plan_lead(routed))
-    if pending is None:
-        return  # no lead, or announced already (a redelivery)
-    await lead_assigned.publish(
-        LeadAssigned(
-            event_id=derive_event_id(pending.lead_id, "assigned"),
-            occurred_at=utcnow(),
-            call_id=routed.call_id,
-            lead_id=pending.lead_id,
-            client_id=pending.client_id,
-            employee_id=pending.employee_id,
-            employee_name=pending.employee_name,
-            department=pending.department,
-            strategy=pending.strategy,
-        ),
-        key=topics.event_key(pending.client_id, routed.call_id),
-    )
-    # Marked only after Kafka acknowledged it: a crash in between re-publishes the same
-    # event id, which consumers drop.
-    await leads.mark_published(pending.lead_id)
+    pending = await leads.record(routed, plan_lead(routed, now=utcnow()))
+    if pending is not None:  # None: no lead, in the head's inbox, or announced already
+        await announce(leads, pending, routed.call_id)
+
+
+@router.subscriber(topics.DEALS_CLOSED.name, group_id=group_id("assignment"),
+                   auto_offset_reset="earliest")
+async def count_outcome_on_deal_closed(deal: DealClosed, leads: Leads = Context()) -> None:
+    await leads.record_outcome(deal)

@@ -58,14 +58,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from services.intake.dialects import Adapted, Ignored, call_received_id, lifecycle_id
-from shared.events import CallerStatus, CallLifecycle, CallReceived, LifecyclePhase
+from services.intake.dialects import Adapted, Ignored, VendorEvent, call_received, lifecycle_id
+from shared.events import CallerStatus, CallLifecycle, LifecyclePhase
 from shared.kafka import PermanentError
-from shared.phones import Number, normalise, normalise_dialed
+from shared.phones import Number, normalise
 
 DIALECT = "asterisk"
 
@@ -80,20 +79,10 @@ _UNIX_SECONDS = re.compile(r"([0-9]{1,11})(?:\.([0-9]{1,6}))?")
 
 
 @dataclass(frozen=True)
-class AmiEvent:
+class AmiEvent(VendorEvent):
     """One AMI event: its fields by lower-case key."""
 
-    fields: Mapping[str, object]
-
-    def text(self, key: str) -> str:
-        """The field's value, stripped; "" when absent."""
-        value = self.fields.get(key.lower())
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            raise PermanentError(f"{key} must be text, not {type(value).__name__}", where=key,
-                                 dialect=DIALECT)
-        return value.strip()
+    dialect: str = DIALECT
 
     @property
     def name(self) -> str:
@@ -209,18 +198,9 @@ def _on_call_start(event: AmiEvent, *, region: str, now: datetime, pbx: str) -> 
     if not dialed_raw:
         raise PermanentError(f"{name} without Exten: the dialed number is unknown", where="Exten",
                              call_id=call_id, dialect=DIALECT)
-    return CallReceived(
-        event_id=call_received_id(call_id),
-        occurred_at=now,
-        call_id=call_id,
-        pbx=pbx,
-        caller=caller.value,
-        caller_raw=caller_raw,
-        caller_status=caller.status,
-        dialed=normalise_dialed(dialed_raw, region),
-        started_at=_event_time(event, now, call_id),
-        dialect=DIALECT,
-    )
+    return call_received(call_id=call_id, pbx=pbx, caller_raw=caller_raw, caller=caller,
+                         dialed_raw=dialed_raw, region=region,
+                         started_at=_event_time(event, now, call_id), now=now, dialect=DIALECT)
 
 
 def _not_a_call_start(event: AmiEvent) -> str | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from shared.events import CallLifecycle, CallReceived, LifecyclePhase, derive_event_id
 from shared.kafka import PermanentError, describe_validation_error
-from shared.phones import normalise, normalise_dialed
+from shared.phones import Number, normalise, normalise_dialed
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,42 @@ class GenericCallEvent(BaseModel):
 def call_received_id(call_id: str) -> uuid.UUID:
     """The one id of a call's `CallReceived`, whatever the PBX retried."""
     return derive_event_id("CallReceived", call_id)
+
+
+def call_received(*, call_id: str, pbx: str, caller_raw: str, caller: Number, dialed_raw: str,
+                  region: str, started_at: datetime, now: datetime, dialect: str
+                  ) -> CallReceived:
+    """The one `CallReceived` of a call, whichever vendor event announced it."""
+    return CallReceived(
+        event_id=call_received_id(call_id),
+        occurred_at=now,
+        call_id=call_id,
+        pbx=pbx,
+        caller=caller.value,
+        caller_raw=caller_raw,
+        caller_status=caller.status,
+        dialed=normalise_dialed(dialed_raw, region),
+        started_at=started_at,
+        dialect=dialect,
+    )
+
+
+@dataclass(frozen=True)
+class VendorEvent:
+    """A vendor event's fields by lower-case name (AMI keys, FreeSWITCH headers)."""
+
+    fields: Mapping[str, object]
+    dialect: str
+
+    def text(self, key: str) -> str:
+        """The field's value, stripped; "" when absent."""
+        value = self.fields.get(key.lower())
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise PermanentError(f"{key} must be text, not {type(value).__name__}", where=key,
+                                 dialect=self.dialect)
+        return value.strip()
 
 
 def lifecycle_id(call_id: str, phase: LifecyclePhase) -> uuid.UUID:

@@ -47,14 +47,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from services.intake.dialects import Adapted, Ignored, call_received_id, lifecycle_id
-from shared.events import CallerStatus, CallLifecycle, CallReceived, LifecyclePhase
+from services.intake.dialects import Adapted, Ignored, VendorEvent, call_received, lifecycle_id
+from shared.events import CallerStatus, CallLifecycle, LifecyclePhase
 from shared.kafka import PermanentError
-from shared.phones import Number, normalise, normalise_dialed
+from shared.phones import Number, normalise
 
 DIALECT = "freeswitch"
 
@@ -68,20 +67,10 @@ _MICROSECONDS = re.compile(r"[0-9]{1,17}")
 
 
 @dataclass(frozen=True)
-class FsEvent:
+class FsEvent(VendorEvent):
     """One FreeSWITCH event: its headers by lower-case name."""
 
-    headers: Mapping[str, object]
-
-    def text(self, name: str) -> str:
-        """The header's value, stripped; "" when absent."""
-        value = self.headers.get(name.lower())
-        if value is None:
-            return ""
-        if not isinstance(value, str):
-            raise PermanentError(f"{name} must be text, not {type(value).__name__}", where=name,
-                                 dialect=DIALECT)
-        return value.strip()
+    dialect: str = DIALECT
 
     @property
     def name(self) -> str:
@@ -204,18 +193,9 @@ def _on_create(event: FsEvent, call_id: str, *, region: str, now: datetime,
         raise PermanentError("CHANNEL_CREATE without Caller-Destination-Number: the dialed "
                              "number is unknown", where="Caller-Destination-Number",
                              call_id=call_id, dialect=DIALECT)
-    return CallReceived(
-        event_id=call_received_id(call_id),
-        occurred_at=now,
-        call_id=call_id,
-        pbx=pbx,
-        caller=caller.value,
-        caller_raw=caller_raw,
-        caller_status=caller.status,
-        dialed=normalise_dialed(dialed_raw, region),
-        started_at=_event_time(event, now, call_id),
-        dialect=DIALECT,
-    )
+    return call_received(call_id=call_id, pbx=pbx, caller_raw=caller_raw, caller=caller,
+                         dialed_raw=dialed_raw, region=region,
+                         started_at=_event_time(event, now, call_id), now=now, dialect=DIALECT)
 
 
 def _on_answer(event: FsEvent, call_id: str, *, region: str, now: datetime,

@@ -6,22 +6,27 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from faststream import Context
-from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
+from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
 from prometheus_client import Counter
 
 from services.intake.dialects import Adapted, Ignored, adapt
-from services.intake.repository import AcceptedCalls
+from services.intake.repository import AcceptedCalls, Claim
 from shared import topics
 from shared.events import CallLifecycle, CallReceived, utcnow
-from shared.kafka import group_id
+from shared.kafka import group_id, service_router
 from shared.settings import IntakeSettings
 
-router = KafkaRouter()
+router = service_router()
 
 IGNORED = Counter("switchboard_intake_ignored_events",
                   "PBX events that are neither a call start nor an answer or hang-up",
                   ["dialect", "kind"])
+
+
+class CallBusy(Exception):
+    """Another replica is publishing this call right now: try again shortly (Kafka redelivers;
+    an HTTP sender gets 503)."""
 
 
 @dataclass(frozen=True)
@@ -43,8 +48,11 @@ async def accept(adapted: Adapted, broker: KafkaBroker, calls: AcceptedCalls) ->
                              key=adapted.call_id.encode())
         return Outcome("lifecycle", adapted.call_id, str(adapted.event_id), adapted.phase.value)
     call: CallReceived = adapted
-    if not await calls.needs_publishing(call):
+    claim = await calls.claim(call)
+    if claim is Claim.DONE:
         return Outcome("duplicate", call.call_id, str(call.event_id))
+    if claim is Claim.BUSY:
+        raise CallBusy(call.call_id)
     # Kafka acknowledges (acks=all) before publish returns; only then is the call marked.
     await broker.publish(call, topics.CALLS_RECEIVED.name,
                          key=topics.event_key(call.caller, call.call_id))

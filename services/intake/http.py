@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 
 from services.intake.dialects import adapt
-from services.intake.handlers import accept
+from services.intake.handlers import CallBusy, accept
 from services.intake.signing import verify_switchboard, verify_twilio
 from services.intake.twilio import parse_form
 from shared import topics
@@ -93,7 +93,11 @@ def pbx_routes(broker: KafkaBroker, settings: IntakeSettings) -> APIRouter:
                 topics.CALLS_REJECTED.name,
             )
             return error(404 if e.where == "dialect" else 400, e.reason, e.where)
-        outcome = await accept(adapted, broker, broker.context.get("calls"))
+        try:
+            outcome = await accept(adapted, broker, broker.context.get("calls"))
+        except CallBusy:
+            return JSONResponse({"error": "this call is being accepted; retry", "where": None},
+                                status_code=503, headers={"Retry-After": "1"})
         return JSONResponse(
             {"outcome": outcome.kind, "call_id": outcome.call_id, "event_id": outcome.event_id,
              "detail": outcome.detail},

@@ -34,10 +34,10 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl
 
-from services.intake.dialects import Adapted, Ignored, call_received_id, lifecycle_id
+from services.intake.dialects import Adapted, Ignored, call_received, lifecycle_id
 from shared.events import CallerStatus, CallLifecycle, CallReceived, LifecyclePhase
 from shared.kafka import PermanentError
-from shared.phones import Number, normalise, normalise_dialed
+from shared.phones import Number, normalise
 
 DIALECT = "twilio"
 
@@ -154,18 +154,9 @@ def _call_received(params: dict[str, str], call_id: str, *, region: str, now: da
     caller_raw, caller = _caller(params, region, call_id)
     _required(params, "To", call_id)
     dialed_raw = _limited(params, "To", MAX_NUMBER, call_id)
-    return CallReceived(
-        event_id=call_received_id(call_id),
-        occurred_at=now,
-        call_id=call_id,
-        pbx=pbx,
-        caller=caller.value,
-        caller_raw=caller_raw,
-        caller_status=caller.status,
-        dialed=normalise_dialed(dialed_raw, region),
-        started_at=_event_time(params, now, call_id),
-        dialect=DIALECT,
-    )
+    return call_received(call_id=call_id, pbx=pbx, caller_raw=caller_raw, caller=caller,
+                         dialed_raw=dialed_raw, region=region,
+                         started_at=_event_time(params, now, call_id), now=now, dialect=DIALECT)
 
 
 def _lifecycle(params: dict[str, str], call_id: str, phase: LifecyclePhase, detail: str | None,

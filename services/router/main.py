@@ -1,9 +1,16 @@
 """Composition root of the router service."""
 
+import asyncio
+import contextlib
+import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from services.router.handlers import router
+from services.router.http import rules_routes
+from services.router.in_force import RulesInForce
+from services.router.rules import RulesError
 from shared.app import serve, service_app
 from shared.kafka import make_broker
 from shared.settings import RouterSettings
@@ -11,14 +18,28 @@ from shared.settings import RouterSettings
 settings = RouterSettings()
 broker = make_broker(settings.kafka, "router")
 broker.include_router(router)
+try:
+    rules = RulesInForce.load(settings.rules_file)
+except RulesError as error:  # nothing to route by: stop with the reason
+    sys.exit(f"router: {error}")
+broker.context.set_global("router_rules", rules)
 
 
 @asynccontextmanager
 async def resources() -> AsyncIterator[dict]:
-    yield {}
+    logging.getLogger(__name__).info("routing rules %s in force, from %s",
+                                     rules.current.version, rules.path)
+    watching = asyncio.create_task(rules.watch(settings.rules_reload_seconds))
+    try:
+        yield {}
+    finally:
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
 
 
 app = service_app("router", broker, resources)
+app.include_router(rules_routes(rules))
 
 if __name__ == "__main__":
     serve(app, settings)

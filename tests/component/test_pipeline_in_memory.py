@@ -14,13 +14,16 @@ from services.assignment.handlers import router as assignment_router
 from services.assignment.policy import lead_id_for
 from services.assignment.repository import PendingLead
 from services.intake.handlers import router as intake_router
+from services.intake.repository import Claim
 from services.lookup.handlers import router as lookup_router
 from services.lookup.policy import CallerRecord, OwnershipRecord
 from services.router.handlers import router as routing_router
+from services.router.in_force import RulesInForce
 from shared import topics
 from shared.events import ClientRef, Department, EmployeeRef, Strategy
 from shared.kafka import make_broker
 from shared.settings import IntakeSettings, KafkaSettings, LookupSettings
+from tests.conftest import RULES_ALWAYS_OPEN
 
 NOW = datetime.now(UTC)
 CLIENT = ClientRef(client_id=uuid.uuid4(), name="Romashka LLC", segment="corporate")
@@ -67,8 +70,8 @@ class FakeAcceptedCalls:
     def __init__(self) -> None:
         self.published: set[str] = set()
 
-    async def needs_publishing(self, call):
-        return call.call_id not in self.published
+    async def claim(self, call):
+        return Claim.DONE if call.call_id in self.published else Claim.PUBLISH
 
     async def mark_published(self, call):
         self.published.add(call.call_id)
@@ -86,6 +89,7 @@ def pipeline():
     broker.context.set_global("clients", FakeClientBase({"+79161234567": owned}))
     broker.context.set_global("leads", leads)
     broker.context.set_global("calls", FakeAcceptedCalls())
+    broker.context.set_global("router_rules", RulesInForce.load(RULES_ALWAYS_OPEN))
     return broker, leads
 
 

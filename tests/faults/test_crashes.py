@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import time
 import uuid
 from collections import defaultdict
@@ -65,12 +66,14 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack() -> Iterator[Stack]:
     """A broker and a database of its own (it kills them), and the four services."""
     root = Path(os.environ.get("SWITCHBOARD_FAULT_ROOT") or REPO / ".switchboard" / "faults")
     infra = Infrastructure(root, partitions=6, fast=True)
     infra.start(log=print)
-    services = Services(tmp_path_factory.mktemp("fault-services"), infra.env())
+    logs = root / "services"  # kept after the run, for a post-mortem
+    shutil.rmtree(logs, ignore_errors=True)
+    services = Services(logs, infra.env())
     try:
         services.start_all()
         yield Stack(infra, services)
@@ -203,7 +206,7 @@ async def read_from(bootstrap: str, starts: dict[TopicPartition, int]) -> list:
         for tp, offset in starts.items():
             consumer.seek(tp, offset)
         records = []
-        while any(await consumer.position(tp) < ends[tp] for tp in starts):
+        while [tp for tp in starts if await consumer.position(tp) < ends[tp]]:
             for batch in (await consumer.getmany(timeout_ms=1000)).values():
                 records.extend(batch)
         return records
