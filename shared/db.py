@@ -16,6 +16,7 @@ from pathlib import Path
 import asyncpg
 
 from shared.settings import DatabaseSettings
+from shared.tls import client_context
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 4242_0001  # pg_advisory_lock key of `db upgrade`
@@ -97,22 +98,10 @@ def ssl_options(settings: DatabaseSettings) -> dict[str, object]:
             mode == "require" and settings.ssl_ca_file is None
             and settings.ssl_cert_file is None):
         return {"ssl": mode}
-    try:
-        context = ssl.create_default_context(
-            cafile=str(settings.ssl_ca_file) if settings.ssl_ca_file else None)
-    except (OSError, ssl.SSLError) as e:
-        raise ValueError(f"SWITCHBOARD_DATABASE_SSL_CA_FILE={settings.ssl_ca_file}: {e}") from e
+    context = client_context("SWITCHBOARD_DATABASE_", settings.ssl_ca_file,
+                             settings.ssl_cert_file, settings.ssl_key_file)
     if mode != "verify-full":
         context.check_hostname = False
     if mode == "require" and settings.ssl_ca_file is None:
         context.verify_mode = ssl.CERT_NONE  # a client certificate, but no server check
-    if settings.ssl_cert_file:
-        try:
-            context.load_cert_chain(
-                str(settings.ssl_cert_file),
-                str(settings.ssl_key_file) if settings.ssl_key_file else None)
-        except (OSError, ssl.SSLError) as e:
-            raise ValueError(
-                f"SWITCHBOARD_DATABASE_SSL_CERT_FILE={settings.ssl_cert_file} / "
-                f"SWITCHBOARD_DATABASE_SSL_KEY_FILE={settings.ssl_key_file}: {e}") from e
     return {"ssl": context}

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from shared import observability, topics
 from shared.events import CallRejected, derive_event_id, truncate_payload, utcnow
 from shared.settings import KafkaSettings
+from shared.tls import client_context
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -150,21 +151,8 @@ def rejection_middleware(service: str) -> type[BaseMiddleware]:
 def ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
     """TLS that checks the brokers' certificates (and names) against the CA file, or the
     system's trust store; with a client certificate when one is configured."""
-    try:
-        context = ssl.create_default_context(
-            cafile=str(settings.ssl_ca_file) if settings.ssl_ca_file else None)
-    except (OSError, ssl.SSLError) as e:
-        raise ValueError(f"SWITCHBOARD_KAFKA_SSL_CA_FILE={settings.ssl_ca_file}: {e}") from e
-    if settings.ssl_cert_file:
-        try:
-            context.load_cert_chain(
-                str(settings.ssl_cert_file),
-                str(settings.ssl_key_file) if settings.ssl_key_file else None)
-        except (OSError, ssl.SSLError) as e:
-            raise ValueError(
-                f"SWITCHBOARD_KAFKA_SSL_CERT_FILE={settings.ssl_cert_file} / "
-                f"SWITCHBOARD_KAFKA_SSL_KEY_FILE={settings.ssl_key_file}: {e}") from e
-    return context
+    return client_context("SWITCHBOARD_KAFKA_", settings.ssl_ca_file,
+                          settings.ssl_cert_file, settings.ssl_key_file)
 
 
 def security(settings: KafkaSettings) -> BaseSecurity | None:

@@ -294,7 +294,9 @@ def tracer_provider(service: str, otlp_endpoint: str | None) -> TracerProvider:
     provider = TracerProvider(resource=Resource.create(
         {"service.name": f"{PREFIX}-{service}", "service.namespace": PREFIX}))
     if otlp_endpoint:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter,
+        )
 
         url = otlp_endpoint.rstrip("/")
         if not url.endswith("/v1/traces"):

@@ -61,7 +61,15 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from services.intake.dialects import Adapted, Ignored, VendorEvent, call_received, lifecycle_id
+from services.intake.dialects import (
+    MAX_CALL_ID,
+    MAX_NUMBER,
+    Adapted,
+    Ignored,
+    VendorEvent,
+    call_received,
+    lifecycle_id,
+)
 from shared.events import CallerStatus, CallLifecycle, LifecyclePhase
 from shared.kafka import PermanentError
 from shared.phones import Number, normalise
@@ -72,8 +80,6 @@ PHONE_CONTEXTS = frozenset({"from-internal", "from-internal-xfer", "from-interna
                             "internal"})
 OUTBOUND_ROUTING_CONTEXTS = frozenset({"macro-dialout-trunk", "outbound-allroutes"})
 
-MAX_CALL_ID = 200
-MAX_NUMBER = 100
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UNIX_SECONDS = re.compile(r"([0-9]{1,11})(?:\.([0-9]{1,6}))?")
 

@@ -17,6 +17,10 @@ from shared.events import CallLifecycle, CallReceived, LifecyclePhase, derive_ev
 from shared.kafka import PermanentError, describe_validation_error
 from shared.phones import Number, normalise, normalise_dialed
 
+# Longest PBX call id and phone number we accept, in every dialect.
+MAX_CALL_ID = 200
+MAX_NUMBER = 100
+
 
 @dataclass(frozen=True)
 class Ignored:
@@ -39,12 +43,12 @@ class GenericCallEvent(BaseModel):
 
     pbx: str = Field(min_length=1, max_length=100, description="Name of the PBX.",
                      examples=["office-1"])
-    call_id: str = Field(min_length=1, max_length=200, description="The PBX's id of the call.",
+    call_id: str = Field(min_length=1, max_length=MAX_CALL_ID, description="The PBX's id of the call.",
                          examples=["a1b2"])
-    caller: str | None = Field(default=None, max_length=100,
+    caller: str | None = Field(default=None, max_length=MAX_NUMBER,
                                description="Caller id as the PBX has it.",
                                examples=["+7 916 123-45-67"])
-    dialed: str = Field(min_length=1, max_length=100,
+    dialed: str = Field(min_length=1, max_length=MAX_NUMBER,
                         description="The number or internal extension dialed.",
                         examples=["+7 495 100-00-00", "104"])
     started_at: AwareDatetime | None = Field(

@@ -50,7 +50,15 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from services.intake.dialects import Adapted, Ignored, VendorEvent, call_received, lifecycle_id
+from services.intake.dialects import (
+    MAX_CALL_ID,
+    MAX_NUMBER,
+    Adapted,
+    Ignored,
+    VendorEvent,
+    call_received,
+    lifecycle_id,
+)
 from shared.events import CallerStatus, CallLifecycle, LifecyclePhase
 from shared.kafka import PermanentError
 from shared.phones import Number, normalise
@@ -60,8 +68,6 @@ DIALECT = "freeswitch"
 PHONE_CONTEXTS = frozenset({"default"})
 NO_CALLER_ID = "0000000000"
 
-MAX_CALL_ID = 200
-MAX_NUMBER = 100
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECONDS = re.compile(r"[0-9]{1,17}")
 

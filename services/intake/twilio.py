@@ -34,7 +34,14 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl
 
-from services.intake.dialects import Adapted, Ignored, call_received, lifecycle_id
+from services.intake.dialects import (
+    MAX_CALL_ID,
+    MAX_NUMBER,
+    Adapted,
+    Ignored,
+    call_received,
+    lifecycle_id,
+)
 from shared.events import CallerStatus, CallLifecycle, CallReceived, LifecyclePhase
 from shared.kafka import PermanentError
 from shared.phones import Number, normalise
@@ -54,8 +61,6 @@ CLIENT_PREFIX = "client:"
 ANSWERED_STATUSES = frozenset({"in-progress"})
 ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
-MAX_CALL_ID = 200
-MAX_NUMBER = 100
 
 
 def from_twilio(raw: bytes, *, region: str, now: datetime, pbx: str) -> Adapted:
