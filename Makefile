@@ -27,7 +27,7 @@ test-unit: $(STAMP)
 
 ## test-faults: the slow crash tests
 test-faults: $(STAMP)
-	$(BIN)/python -m pytest -m faults tests/faults
+	$(BIN)/python -m pytest -m faults -s tests/faults
 
 down: $(STAMP)
 	$(BIN)/switchboard dev down

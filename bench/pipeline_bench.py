@@ -77,7 +77,7 @@ CLIENTS = 400
 HISTORY = 20  # earlier contacts and open leads per client: the look-up's steady state
 UNKNOWN_SHARE = 0.1  # calls from numbers not in the client base
 CALL_ID = re.compile(rb'"call_id":\s*"([^"]*)"')
-SETTLE_SECONDS = 15.0  # after every call is routed, how long to wait for missing leads
+SETTLE_SECONDS = 60.0  # after every call is routed, how long to wait for missing leads
 
 
 # --------------------------------------------------------------------------- options, output
@@ -917,6 +917,46 @@ def lock_root(root: Path) -> Any:
 # --------------------------------------------------------------------------- the run
 
 
+async def consumer_lag(bootstrap: str, groups: list[str]) -> dict[str, int]:
+    """Per consumer group: messages not yet committed, over the partitions it committed."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        lag = {}
+        for group in groups:
+            committed = await admin.list_consumer_group_offsets(group)
+            tps = [tp for tp, meta in committed.items() if meta.offset >= 0]
+            ends = await consumer.end_offsets(tps) if tps else {}
+            lag[group] = sum(max(0, ends[tp] - committed[tp].offset) for tp in tps)
+        return lag
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+def wait_drained(bootstrap: str, groups: list[str], say: Say, timeout: float = 900) -> None:
+    """Until the services' consumer groups have nothing left to process (e.g. the backlog of
+    an interrupted earlier run), so that a run measures only its own calls."""
+    deadline = time.monotonic() + timeout
+    reported = 0.0
+    while True:
+        lag = asyncio.run(consumer_lag(bootstrap, groups))
+        if not any(lag.values()):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the services did not drain their backlog: {lag}")
+        if time.monotonic() - reported > 15:
+            reported = time.monotonic()
+            say("  waiting for the services to drain a backlog: " + ", ".join(
+                f"{g} {n}" for g, n in lag.items() if n))
+        time.sleep(2)
+
+
 def tuned_kafka(root: Path, partitions: int, linger_ms: int) -> Any:
     """The broker devstack starts, with the group coordinator's append linger set: Kafka 4.x
     holds every offset commit for up to `group.coordinator.append.linger.ms` (5 ms by
@@ -932,6 +972,16 @@ def tuned_kafka(root: Path, partitions: int, linger_ms: int) -> Any:
     return TunedKafka(root / "kafka", partitions=partitions)
 
 
+def check_alive(services: Any) -> None:
+    """Every service still runs (one that exits makes the figures meaningless)."""
+    from switchboard.devstack import tail
+
+    for name, service in services.running.items():
+        if service.process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {service.process.returncode}; its log "
+                               f"({service.log_path}) ends:\n{tail(service.log_path)}")
+
+
 def _raise_interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
@@ -939,7 +989,9 @@ def _raise_interrupt(*_: object) -> None:
 def run(options: Options) -> dict[str, Any]:
     """The whole benchmark; returns the figures (what --json prints)."""
     from shared import topics
+    from shared.kafka import group_id
     from switchboard.devstack import SERVICES, Infrastructure, Services
+    from switchboard.infra import free_port
 
     say = Say(options.json)
     root = options.root.resolve()
@@ -1043,12 +1095,14 @@ def run(options: Options) -> dict[str, Any]:
             # the first topic holds every call; the intermediate ones show each stage's pace
             expected = {routed: every, assigned: {c.id for c in calls[phase] if c.lead},
                         topics.CALLS_RECEIVED.name: every, topics.CALLS_ENRICHED.name: every}
+            wait_drained(infra.bootstrap, [group_id(n) for n in services.running], say)
             pids = {n: s.process.pid for n, s in services.running.items()}
             before = thread_cpu(pids)
             measured = asyncio.run(load_run(
                 name, infra.bootstrap, topics.PBX_EVENTS.name, calls[phase], expected, rate,
                 meter, options.stall_timeout, say,
                 logs=[s.log_path for s in services.running.values()]))
+            check_alive(services)
             after = thread_cpu(pids)
             per = 1000 / len(calls[phase])
             measured["threads_cpu_per_1000_calls"] = {
@@ -1061,7 +1115,14 @@ def run(options: Options) -> dict[str, Any]:
             nonlocal services
             say("pipeline: starting intake, lookup, router and assignment...")
             services = Services(root, {**env, **extra})
-            services.start_all(timeout=180)
+            # Ports the kernel picks: the services' usual ports (8001-8004) are what every
+            # other stack on the machine tries first, and Services.wait_ready would take
+            # another stack's answer on a port our service failed to bind for ours.
+            for name in SERVICES:
+                services.start(name, free_port())
+            services.wait_ready(180)
+            time.sleep(1)
+            check_alive(services)
             groups = {name: ([services.running[name].process.pid], True) for name in SERVICES}
             return CpuMeter({**groups, **infra_groups})
 
@@ -1109,6 +1170,7 @@ def run(options: Options) -> dict[str, Any]:
         result["lookup"] = asyncio.run(bare_lookup(
             infra.database_url, calls["look"], options.lookup_concurrency,
             CpuMeter(infra_groups), options.warmup))
+        (root / "last-run.json").write_text(json.dumps(result, indent=2))  # kept if below fails
         result["ratios"], result["targets"] = verdict(result, final, routed, assigned)
         result["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         (root / "last-run.json").write_text(json.dumps(result, indent=2))
@@ -1145,14 +1207,15 @@ def verdict(result: dict[str, Any], final: str, routed: str, assigned: str
             ) -> tuple[dict[str, Any], dict[str, Any]]:
     base_max, base_half = result["baseline"]["max"], result["baseline"]["half"]
     pipe_max, pipe_half = result["pipeline"]["max"], result["pipeline"]["half"]
+    def p99(run: dict[str, Any], topic: str) -> float:
+        return run["topics"][topic]["latency"].get("p99_ms", float("inf"))
+
     lookup_p99 = result["lookup"]["latency"]["p99_ms"]
-    base_p99 = base_half["topics"][final]["latency"]["p99_ms"]
+    base_p99 = p99(base_half, final)
     ratios = {
         "throughput": round(pipe_max["throughput"] / base_max["throughput"], 3),
-        "p99_half_load_routed": round(
-            pipe_half["topics"][routed]["latency"]["p99_ms"] / base_p99, 2),
-        "p99_half_load_assigned": round(
-            pipe_half["topics"][assigned]["latency"]["p99_ms"] / base_p99, 2),
+        "p99_half_load_routed": round(p99(pipe_half, routed) / base_p99, 2),
+        "p99_half_load_assigned": round(p99(pipe_half, assigned) / base_p99, 2),
         "cpu_per_call_services_over_hops": None,
     }
     services_cpu = sum(v for k, v in pipe_max.get("cpu_per_1000_calls", {}).items()
@@ -1161,7 +1224,7 @@ def verdict(result: dict[str, Any], final: str, routed: str, assigned: str
     if hops_cpu:
         ratios["cpu_per_call_services_over_hops"] = round(services_cpu / hops_cpu, 2)
     limit = 2 * (base_p99 + lookup_p99)
-    p99 = pipe_half["topics"][assigned]["latency"]["p99_ms"]
+    p99_assigned = p99(pipe_half, assigned)
     targets = {
         "throughput": {
             "wanted": "pipeline max throughput >= 50% of the baseline's",
@@ -1170,9 +1233,9 @@ def verdict(result: dict[str, Any], final: str, routed: str, assigned: str
         "latency": {
             "wanted": "pipeline p99 to leads.assigned at 50% load <= "
                       "2 x (baseline p99 at 50% load + bare look-up p99)",
-            "pipeline_p99_ms": p99, "limit_ms": round(limit, 2),
+            "pipeline_p99_ms": p99_assigned, "limit_ms": round(limit, 2),
             "baseline_p99_ms": base_p99, "lookup_p99_ms": lookup_p99,
-            "met": p99 <= limit and pipe_half["complete"]},
+            "met": p99_assigned <= limit and pipe_half["complete"]},
     }
     return ratios, targets
 
