@@ -156,6 +156,19 @@ async def seed_employee(conn: asyncpg.Connection, *, department: str = "commerci
     return employee_id
 
 
+async def employee_with_line(url: str, **kw) -> tuple[uuid.UUID, str]:
+    """An employee and their extension (random, so tests do not collide)."""
+    conn = await asyncpg.connect(url)
+    try:
+        employee_id = await seed_employee(conn, **kw)
+        extension = str(uuid.uuid4().int % 900000 + 100000)
+        await conn.execute("UPDATE employees SET extension = $2 WHERE employee_id = $1",
+                           employee_id, extension)
+        return employee_id, extension
+    finally:
+        await conn.close()
+
+
 async def seed_client(url: str, *, owned: bool, segment: str = "corporate",
                       last_activity_days: int = 1) -> SeededClient:
     conn = await asyncpg.connect(url)

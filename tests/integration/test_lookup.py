@@ -13,7 +13,16 @@ from shared import topics
 from shared.events import CallerStatus, CallReceived
 from switchboard.devstack import Services
 from tests.conftest import Endpoints
-from tests.support import TopicWatch, about, body, publish, random_id, random_phone, seed_employee
+from tests.support import (
+    TopicWatch,
+    about,
+    body,
+    employee_with_line,
+    publish,
+    random_id,
+    random_phone,
+    seed_employee,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -46,17 +55,6 @@ async def make_client(url: str, phones: list[str], ranges: list[str] = (),
         await conn.close()
 
 
-async def employee_with_line(url: str, **kw) -> tuple[uuid.UUID, str]:
-    """An employee and their extension (random, so tests do not collide)."""
-    conn = await asyncpg.connect(url)
-    try:
-        employee_id = await seed_employee(conn, **kw)
-        extension = str(uuid.uuid4().int % 900000 + 100000)
-        await conn.execute("UPDATE employees SET extension = $2 WHERE employee_id = $1",
-                           employee_id, extension)
-        return employee_id, extension
-    finally:
-        await conn.close()
 
 
 def call(caller: str | None, dialed: str = "+74951000000", call_id: str | None = None

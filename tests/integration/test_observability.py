@@ -9,7 +9,6 @@ import json
 import uuid
 from collections.abc import Callable
 
-import asyncpg
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -19,8 +18,16 @@ from shared.events import CallRouted, Destination, utcnow
 from shared.kafka import group_id
 from switchboard.devstack import Services
 from tests.conftest import PARTITIONS, Endpoints
-from tests.support import (TopicWatch, about, body, generic_call, publish, seed_client,
-                           seed_employee, wait_committed)
+from tests.support import (
+    TopicWatch,
+    about,
+    body,
+    employee_with_line,
+    generic_call,
+    publish,
+    seed_client,
+    wait_committed,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -70,16 +77,6 @@ async def until(http: httpx.AsyncClient, services: Services,
         await asyncio.sleep(0.5)
 
 
-async def employee_with_line(url: str) -> tuple[uuid.UUID, str]:
-    conn = await asyncpg.connect(url)
-    try:
-        employee_id = await seed_employee(conn)
-        extension = str(uuid.uuid4().int % 900000 + 100000)
-        await conn.execute("UPDATE employees SET extension = $2 WHERE employee_id = $1",
-                           employee_id, extension)
-        return employee_id, extension
-    finally:
-        await conn.close()
 
 
 async def test_counters_move_as_a_call_flows(infra: Endpoints, services: Services):
