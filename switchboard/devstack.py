@@ -110,13 +110,17 @@ class Services:
 
     root: Path
     env: dict[str, str]
+    # The usual ports (8001-8004) when free, for people; tests and benchmarks take ports the
+    # kernel picks, so that two stacks on one machine never answer for each other.
+    usual_ports: bool = True
     running: dict[str, ServiceProcess] = field(default_factory=dict)
 
     def start(self, name: str, port: int | None = None, extra_env: dict[str, str] | None = None
               ) -> ServiceProcess:
         prefix = SERVICE_SETTINGS[name].model_config["env_prefix"]
-        # The port asked for (or the default) when free, else any free one.
-        port = free_port(port or SERVICE_SETTINGS[name].model_fields["port"].default)
+        # The port asked for (or the usual one) when free, else any free one.
+        usual = SERVICE_SETTINGS[name].model_fields["port"].default if self.usual_ports else None
+        port = free_port(port or usual)
         logs = self.root / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{name}.log"

@@ -92,7 +92,7 @@ def services(infra: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "SWITCHBOARD_INTAKE_CONNECTORS": json.dumps(CONNECTORS),
         # Decisions must not depend on the hour the tests run at.
         "SWITCHBOARD_ROUTER_RULES_FILE": str(RULES_ALWAYS_OPEN),
-    })
+    }, usual_ports=False)
     try:
         running.start_all()
         yield running

@@ -73,7 +73,7 @@ def stack() -> Iterator[Stack]:
     infra.start(log=print)
     logs = root / "services"  # kept after the run, for a post-mortem
     shutil.rmtree(logs, ignore_errors=True)
-    services = Services(logs, infra.env())
+    services = Services(logs, infra.env(), usual_ports=False)
     try:
         services.start_all()
         yield Stack(infra, services)

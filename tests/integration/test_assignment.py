@@ -218,7 +218,8 @@ async def world(infra: Endpoints, services: Services,
     if session_replica is not None:
         await asyncio.to_thread(session_replica.stop)
     # Two replicas in the consumer group, each with its own log.
-    groups = [Services(Path(tmp_path_factory.mktemp(f"replica-{i}")), infra.env())
+    groups = [Services(Path(tmp_path_factory.mktemp(f"replica-{i}")), infra.env(),
+                       usual_ports=False)
               for i in range(2)]
     for g in groups:
         g.start("assignment", extra_env=extra)

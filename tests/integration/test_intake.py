@@ -87,7 +87,7 @@ async def test_bad_bodies_get_400_naming_the_field_and_413_when_too_big(intake):
 @pytest.fixture(scope="module")
 def twilio_intake(infra: Endpoints, tmp_path_factory) -> str:
     """A second intake replica that knows the Twilio account's auth token."""
-    replica = Services(tmp_path_factory.mktemp("twilio"), infra.env())
+    replica = Services(tmp_path_factory.mktemp("twilio"), infra.env(), usual_ports=False)
     replica.start("intake", extra_env={"SWITCHBOARD_INTAKE_TWILIO_AUTH_TOKEN": TWILIO_TOKEN})
     try:
         replica.wait_ready()

@@ -144,7 +144,7 @@ async def router(infra: Endpoints, tmp_path_factory: pytest.TempPathFactory
     rules_file = root / "rules.yaml"
     base = own_rules(uuid.uuid4().hex)
     rules_file.write_text(base)
-    services = Services(root, infra.env())
+    services = Services(root, infra.env(), usual_ports=False)
     process = services.start("router", port=free_port(), extra_env={
         "SWITCHBOARD_ROUTER_RULES_FILE": str(rules_file),
         "SWITCHBOARD_ROUTER_RULES_RELOAD_SECONDS": "0.3",
