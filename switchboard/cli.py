@@ -76,10 +76,12 @@ def dev_up(
         services = Services(root, {**infra.env(), **connector})
         console.print("starting the services...")
         services.start_all()
+        connector.pop("SWITCHBOARD_INTAKE_CONNECTORS")  # the intake's copy of the secret
         values = {**infra.env(), **services.urls(), **connector}
         env_path = write_dev_env(root, values)
         for key, value in values.items():
-            console.print(f"  [bold]{key}[/]={value}")
+            shown = "(in dev.env)" if key == "SWITCHBOARD_DEV_SECRET" else value
+            console.print(f"  [bold]{key}[/]={shown}")
         console.print(f"written to {env_path}. Ctrl-C stops everything.")
         if demo:
             asyncio.run(_run_demo(infra.bootstrap, infra.database_url, interval))
