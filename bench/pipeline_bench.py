@@ -72,6 +72,7 @@ HERE = Path(__file__).resolve()
 DEFAULT_ROOT = REPO / ".switchboard" / "bench"
 HOP_PREFIX = "bench.hop"
 HOPS = 4
+BATCH_RECORDS = 500  # a batch hop's largest batch
 GENERAL_LINE = "+74951000000"
 CLIENTS = 400
 HISTORY = 20  # earlier contacts and open leads per client: the look-up's steady state
@@ -564,7 +565,7 @@ async def load_run(name: str, bootstrap: str, source: str, calls: list[Call],
 # --------------------------------------------------------------------------- baseline hops
 
 
-async def hop_main(index: int, bootstrap: str, group: str) -> None:
+async def hop_main(index: int, bootstrap: str, group: str, mode: str = "record") -> None:
     """One baseline hop: consume bench.hop<i>, produce the same key and bytes to
     bench.hop<i+1> (acks=all, idempotent, waiting for the acknowledgement), then commit: one
     record at a time, as a FastStream subscriber with AckPolicy.NACK_ON_ERROR does."""
@@ -586,6 +587,15 @@ async def hop_main(index: int, bootstrap: str, group: str) -> None:
             await kafka.send_and_wait(target, record.value, key=record.key)
             await consumer.commit()
 
+    async def forward_batches() -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=BATCH_RECORDS)
+            sends = [await kafka.send(target, r.value, key=r.key)
+                     for records in batches.values() for r in records]
+            if sends:
+                await asyncio.gather(*sends)
+                await consumer.commit()
+
     async def announce() -> None:
         while not consumer.assignment():
             await asyncio.sleep(0.05)
@@ -593,7 +603,8 @@ async def hop_main(index: int, bootstrap: str, group: str) -> None:
             await consumer.position(tp)  # "latest" resolved: from here on, nothing is missed
         print("READY", flush=True)
 
-    work = [asyncio.create_task(forward()), asyncio.create_task(announce())]
+    work = [asyncio.create_task(forward() if mode == "record" else forward_batches()),
+            asyncio.create_task(announce())]
     stopping = asyncio.create_task(stop.wait())
     try:
         done, _ = await asyncio.wait([work[0], stopping], return_when=asyncio.FIRST_COMPLETED)
@@ -614,6 +625,7 @@ class Hops:
     root: Path
     bootstrap: str
     run_id: str
+    mode: str = "record"
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     @property
@@ -627,7 +639,7 @@ class Hops:
         for i in range(HOPS):
             process = subprocess.Popen(
                 [sys.executable, str(HERE), "--hop", str(i), "--bootstrap", self.bootstrap,
-                 "--group", f"bench-hop{i}-{self.run_id}"],
+                 "--group", f"bench-hop{i}-{self.run_id}", "--hop-mode", self.mode],
                 stdout=subprocess.PIPE, stderr=(logs / f"hop{i}.log").open("ab"),
                 stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO,
             )
@@ -1400,6 +1412,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--hop", type=int, help=argparse.SUPPRESS)
     p.add_argument("--bootstrap", help=argparse.SUPPRESS)
     p.add_argument("--group", help=argparse.SUPPRESS)
+    p.add_argument("--hop-mode", default="record", help=argparse.SUPPRESS)
     return p
 
 
@@ -1416,7 +1429,7 @@ def execute(options: Options) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.hop is not None:
-        asyncio.run(hop_main(args.hop, args.bootstrap, args.group))
+        asyncio.run(hop_main(args.hop, args.bootstrap, args.group, args.hop_mode))
         return 0
     options = Options(calls=args.calls, partitions=args.partitions, json=args.json,
                       root=args.root, lookup_concurrency=args.lookup_concurrency,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import BaseMiddleware
+from faststream._internal.context.context_type import Context as _FastStreamContext
 from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.security import parse_security
 from faststream.middlewares import AckPolicy
@@ -28,7 +29,7 @@ from pydantic import ValidationError
 
 from shared import observability, topics
 from shared.events import CallRejected, derive_event_id, truncate_payload, utcnow
-from shared.settings import KafkaSettings
+from shared.settings import KafkaSettings, ServiceSettings
 from shared.tls import client_context
 
 if TYPE_CHECKING:
@@ -46,6 +47,16 @@ def service_router() -> KafkaRouter:
     class when the subscriber is declared, before the router joins the broker, so a broker-level
     policy alone leaves auto-commit on and a failed message committed (at-most-once)."""
     return KafkaRouter(ack_policy=AckPolicy.NACK_ON_ERROR)
+
+
+class Context(_FastStreamContext):
+    """FastStream's `Context()`, resolved on the event loop. FastDepends runs a synchronous
+    custom field (FastStream's own `Context`, and the `KafkaMessage` annotation) in a worker
+    thread, once per parameter and message: a thread hand-off costs more than the look-up.
+    An async `use` is awaited in place. Handlers take their collaborators with this one."""
+
+    async def use(self, /, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        return super().use(**kwargs)
 
 
 def group_id(service: str) -> str:
@@ -183,10 +194,20 @@ def make_broker(
     service: str,
     *,
     tracer_provider: TracerProvider | None = None,
+    spans: bool = False,
+    message_log_level: int | str = logging.DEBUG,
 ) -> KafkaBroker:
     """The broker of a service, with its middlewares, outermost first: the call id for the
-    log lines, the trace span, the dead-letter rejection (which also drops the publishing of
-    a handler's None), FastStream's Prometheus metrics, the business counters."""
+    log lines, the trace context, the dead-letter rejection (which also drops the publishing
+    of a handler's None), FastStream's Prometheus metrics, the business counters.
+
+    The trace context: with `spans` (traces are exported) or a `tracer_provider`, an
+    OpenTelemetry span for every message consumed and published; without, no spans (they
+    cost 7-8% of a service's CPU for nothing) and the context a message came with is passed
+    on to what it causes. `message_log_level` is the level of FastStream's two lines per
+    message ("Received", "Processed"): DEBUG keeps them out of an INFO log."""
+    tracing = (observability.telemetry_middleware(tracer_provider)
+               if spans or tracer_provider is not None else observability.CarryTraceContext)
     broker = KafkaBroker(
         settings.bootstrap,
         client_id=f"switchboard-{service}",
@@ -197,9 +218,11 @@ def make_broker(
         security=security(settings),
         # A plain logger: FastStream's own prints to stdout past our log configuration.
         logger=logging.getLogger(f"switchboard.{service}.broker"),
+        log_level=logging.getLevelName(message_log_level)
+        if isinstance(message_log_level, str) else message_log_level,
         middlewares=(
             observability.CallContext,
-            observability.telemetry_middleware(tracer_provider),
+            tracing,
             rejection_middleware(service),
             observability.prometheus_middleware(service),
             observability.EventCounters,
@@ -207,6 +230,13 @@ def make_broker(
     )
     broker.context.set_global("kafka_settings", settings)  # for the lag of /metrics
     return broker
+
+
+def service_broker(settings: ServiceSettings, service: str) -> KafkaBroker:
+    """The broker of a service process, set up from its settings: spans when traces are
+    exported, FastStream's per-message lines at the configured level."""
+    return make_broker(settings.kafka, service, spans=settings.otlp_endpoint is not None,
+                       message_log_level=settings.message_log_level)
 
 
 async def create_topics(settings: KafkaSettings, timeout: float = 60.0) -> list[str]:

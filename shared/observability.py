@@ -387,6 +387,39 @@ class CallContext(BaseMiddleware):
         CALL_ID.set(call_id_of(getattr(self.msg, "value", None)))
 
 
+TRACE_HEADERS = ("traceparent", "tracestate")
+CARRIED_TRACE: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "switchboard_carried_trace", default=None)
+
+
+class CarryTraceContext(BaseMiddleware):
+    """The trace context without spans (no traces exported): a message's `traceparent` and
+    `tracestate` headers are put on what is published while it is handled, so a service that
+    does export continues the same trace. Outside a consumed message (a webhook), the
+    current span's context is put there, as the OpenTelemetry middleware would."""
+
+    async def on_receive(self) -> None:
+        headers = getattr(self.msg, "headers", None) or ()
+        carried = {name: value.decode("latin-1") if isinstance(value, bytes) else value
+                   for name, value in headers if name in TRACE_HEADERS}
+        self._carried = CARRIED_TRACE.set(carried or None)
+
+    async def after_processed(self, exc_type: Any = None, exc_val: Any = None,
+                              exc_tb: Any = None) -> bool:
+        # After the handler's result was published too. A reset, not None: FastStream's
+        # in-memory broker handles a published message inside the publisher's handler.
+        CARRIED_TRACE.reset(self._carried)
+        return False
+
+    async def publish_scope(self, call_next: Any, cmd: Any) -> Any:
+        if (carried := CARRIED_TRACE.get()) is not None:
+            for name, value in carried.items():
+                cmd.headers.setdefault(name, value)
+        elif trace.get_current_span().get_span_context().is_valid:
+            propagate.inject(cmd.headers)
+        return await call_next(cmd)
+
+
 class CallIdFilter(logging.Filter):
     """Adds `call_id` (and the trace id) to the records written while a message about a call
     is processed."""

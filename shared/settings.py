@@ -94,6 +94,11 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    message_log_level: Literal["DEBUG", "INFO", "WARNING"] = Field(
+        default="DEBUG",
+        description="Level of FastStream's two lines per consumed message (Received, "
+        "Processed); at DEBUG an INFO log leaves them out (they cost 8-13% of the CPU).",
+    )
     log_format: Literal["json", "text"] = Field(
         default="json",
         description="json: one JSON object per line (time, level, logger, message, service, "

@@ -21,7 +21,7 @@ import pytest
 from shared.settings import DatabaseSettings, KafkaSettings
 
 if TYPE_CHECKING:
-    from switchboard.devstack import Services
+    from switchboard.devstack import SERVICES, Services
 
 PARTITIONS = 3
 # The connectors the intake under test knows: name -> signing secret.
@@ -85,13 +85,15 @@ def infra() -> Iterator[Endpoints]:
 @pytest.fixture(scope="session")
 def services(infra: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     """The four services as separate processes against the real broker and database."""
-    from switchboard.devstack import Services
+    from switchboard.devstack import SERVICES, Services
 
     running = Services(tmp_path_factory.mktemp("services"), {
         **infra.env(),
         "SWITCHBOARD_INTAKE_CONNECTORS": json.dumps(CONNECTORS),
         # Decisions must not depend on the hour the tests run at.
         "SWITCHBOARD_ROUTER_RULES_FILE": str(RULES_ALWAYS_OPEN),
+        # FastStream's lines per message, for the log test (services default to DEBUG)
+        **{f"SWITCHBOARD_{name.upper()}_MESSAGE_LOG_LEVEL": "INFO" for name in SERVICES},
     }, usual_ports=False)
     try:
         running.start_all()

@@ -3,13 +3,12 @@ deal counts in its negotiator's record."""
 
 from __future__ import annotations
 
-from faststream import Context
 
 from services.assignment.policy import PendingLead, assigned_event, plan_lead
 from services.assignment.service import Leads
 from shared import topics
 from shared.events import CallRouted, DealClosed, LeadAssigned, utcnow
-from shared.kafka import group_id, service_router
+from shared.kafka import Context, group_id, service_router
 
 router = service_router()
 lead_assigned = router.publisher(topics.LEADS_ASSIGNED.name, schema=LeadAssigned)

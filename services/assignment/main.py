@@ -12,11 +12,11 @@ from services.assignment.policy import AssignmentRules
 from services.assignment.repository import Repository
 from services.assignment.service import Leads
 from shared.app import database, pool_ready, serve, service_app
-from shared.kafka import make_broker
+from shared.kafka import service_broker
 from shared.settings import AssignmentSettings
 
 settings = AssignmentSettings()
-broker = make_broker(settings.kafka, "assignment")
+broker = service_broker(settings, "assignment")
 broker.include_router(router)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from faststream import Context
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker
+from faststream.kafka.message import KafkaMessage  # the class; faststream.kafka's is Annotated
 from faststream.message import StreamMessage
 from prometheus_client import Counter
 
@@ -14,7 +14,7 @@ from services.intake.dialects import Adapted, Ignored, adapt
 from services.intake.repository import AcceptedCalls, Claim
 from shared import topics
 from shared.events import CallLifecycle, CallReceived, utcnow
-from shared.kafka import group_id, service_router
+from shared.kafka import Context, group_id, service_router
 from shared.settings import IntakeSettings
 
 router = service_router()
@@ -74,7 +74,7 @@ def header(msg: KafkaMessage, name: str) -> str | None:
                    auto_offset_reset="earliest", decoder=raw_body)
 async def accept_on_pbx_event(
     body: bytes,
-    msg: KafkaMessage,
+    msg: KafkaMessage = Context("message"),
     broker: KafkaBroker = Context(),
     calls: AcceptedCalls = Context(),
     settings: IntakeSettings = Context("intake_settings"),

@@ -8,11 +8,11 @@ from services.intake.handlers import router
 from services.intake.http import pbx_routes
 from services.intake.repository import AcceptedCalls
 from shared.app import database, pool_ready, serve, service_app
-from shared.kafka import make_broker
+from shared.kafka import service_broker
 from shared.settings import IntakeSettings
 
 settings = IntakeSettings()
-broker = make_broker(settings.kafka, "intake")
+broker = service_broker(settings, "intake")
 broker.include_router(router)
 broker.context.set_global("intake_settings", settings)
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from faststream import Context
 from faststream.kafka import KafkaResponse
 
 from services.lookup.policy import ShoppingRules, detect_shopping, enrich, shopping_alert
 from services.lookup.repository import ClientBase
 from shared import topics
 from shared.events import CallReceived, ShoppingAroundDetected, utcnow
-from shared.kafka import group_id, service_router
+from shared.kafka import Context, group_id, service_router
 from shared.settings import LookupSettings
 
 router = service_router()

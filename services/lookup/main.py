@@ -8,11 +8,11 @@ from services.lookup.handlers import router
 from services.lookup.http import caller_routes
 from services.lookup.repository import ClientBase
 from shared.app import database, pool_ready, serve, service_app
-from shared.kafka import make_broker
+from shared.kafka import service_broker
 from shared.settings import LookupSettings
 
 settings = LookupSettings()
-broker = make_broker(settings.kafka, "lookup")
+broker = service_broker(settings, "lookup")
 broker.include_router(router)
 broker.context.set_global("lookup_settings", settings)
 

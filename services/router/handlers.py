@@ -3,14 +3,13 @@ client department has qualified it."""
 
 from __future__ import annotations
 
-from faststream import Context
 from faststream.kafka import KafkaResponse
 
 from services.router.in_force import RulesInForce
 from services.router.policy import qualify, route
 from shared import topics
 from shared.events import CallEnriched, CallQualified, utcnow
-from shared.kafka import group_id, service_router
+from shared.kafka import Context, group_id, service_router
 
 router = service_router()
 

@@ -12,11 +12,11 @@ from services.router.http import rules_routes
 from services.router.in_force import RulesInForce
 from services.router.rules import RulesError
 from shared.app import serve, service_app
-from shared.kafka import make_broker
+from shared.kafka import service_broker
 from shared.settings import RouterSettings
 
 settings = RouterSettings()
-broker = make_broker(settings.kafka, "router")
+broker = service_broker(settings, "router")
 broker.include_router(router)
 try:
     rules = RulesInForce.load(settings.rules_file)

@@ -141,3 +141,23 @@ async def test_a_call_sent_twice_is_received_once_and_leads_once(pipeline):
     assert [r["call_id"] for r in received] == ["p:c3"]
     assert [a["call_id"] for a in assigned] == ["p:c3"]
     assert assigned[0]["strategy"] == Strategy.OWNER
+
+
+async def test_handlers_resolve_their_parameters_on_the_event_loop(pipeline, monkeypatch):
+    # FastDepends sends a synchronous custom field (FastStream's own Context) to a worker
+    # thread on every message; shared.kafka.Context is awaited in place.
+    import anyio.to_thread
+
+    handed_off = []
+    real = anyio.to_thread.run_sync
+
+    async def counting(func, *args, **kwargs):
+        handed_off.append(getattr(func, "func", func))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    broker, leads = pipeline
+    async with TestKafkaBroker(broker) as br:
+        await br.publish(pbx_event("8 916 123-45-67", "c-loop"), topics.PBX_EVENTS.name)
+    assert lead_id_for("p:c-loop") in leads.published  # all four handlers ran
+    assert handed_off == []

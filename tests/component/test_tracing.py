@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from faststream.kafka import TestKafkaBroker
+from faststream.kafka import KafkaMessage, TestKafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -101,7 +101,10 @@ def spans():
 @pytest.fixture
 def pipeline(spans):
     provider, _ = spans
-    broker = make_broker(KafkaSettings(), "component", tracer_provider=provider)
+    return wired(make_broker(KafkaSettings(), "component", tracer_provider=provider))
+
+
+def wired(broker):
     for r in (intake_router, lookup_router, routing_router, assignment_router):
         broker.include_router(r)
     broker.context.set_global("intake_settings", INTAKE)
@@ -229,3 +232,22 @@ def test_spans_are_exported_only_to_a_configured_endpoint(monkeypatch):
         assert exporting.resource.attributes["service.name"] == "switchboard-router"
     finally:
         server.shutdown()
+
+
+async def test_without_spans_the_trace_context_a_call_came_with_travels_on(spans):
+    # Traces not exported: no spans are made, and a connector's trace context reaches the end
+    _, exporter = spans
+    broker = wired(make_broker(KafkaSettings(), "component"))
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    seen = []
+
+    @broker.subscriber(topics.LEADS_ASSIGNED.name)
+    async def collect(event: dict, msg: KafkaMessage):
+        seen.append((event["call_id"], msg.headers.get("traceparent")))
+
+    async with TestKafkaBroker(broker) as br:
+        await br.publish(pbx_event("t5"), topics.PBX_EVENTS.name,
+                         headers={"traceparent": traceparent})
+        await br.publish(pbx_event("t6"), topics.PBX_EVENTS.name)
+    assert seen == [("office-1:t5", traceparent), ("office-1:t6", None)]
+    assert exporter.get_finished_spans() == ()
