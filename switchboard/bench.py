@@ -49,6 +49,9 @@ def bench_command(
     coordinator_linger_ms: Annotated[int | None, typer.Option(
         help="Start the broker with this group.coordinator.append.linger.ms (Kafka's "
              "default: 5), to see what the offset commits cost.")] = None,
+    stages: Annotated[bool, typer.Option(
+        help="Also time calls.received and calls.enriched (the watcher then reads four "
+             "topics and takes more of the machine).")] = False,
 ) -> None:
     """Benchmark the pipeline against a raw aiokafka chain of four hops and the bare database
     look-up, on one broker and one database (its own under .switchboard/bench unless
@@ -59,7 +62,7 @@ def bench_command(
         calls=calls, partitions=partitions, json=json_output, root=root,
         lookup_concurrency=lookup_concurrency, warmup=warmup, profile=profile,
         compare_log_level=compare_log_level, fast_db=fast_db,
-        coordinator_linger_ms=coordinator_linger_ms)
+        coordinator_linger_ms=coordinator_linger_ms, stages=stages)
     try:
         code = bench.execute(options)
     except KeyboardInterrupt:
