@@ -22,6 +22,11 @@ idempotent):
 3. **bare look-up**: the database look-up the lookup service does for each call
    (`ClientBase.find_caller`), in a loop, at the lookup service's concurrency (one message at
    a time per process: --lookup-concurrency 1).
+4. **reference chains** (not for the targets; --no-references leaves them out): the
+   baseline's four hops taking whole fetched batches and committing once per batch (Kafka's
+   own limit when nothing is done per message), and the same hops as FastStream subscribers
+   that pass the bytes on, plain and with the services' broker (`shared.kafka.make_broker`):
+   what the framework costs without the pipeline's work.
 
 Latency is from the PBX event's publication (the load generator's send) to the consume of
 the call's record on bench.hop4, calls.routed and leads.assigned by a watcher in this process
@@ -73,6 +78,15 @@ DEFAULT_ROOT = REPO / ".switchboard" / "bench"
 HOP_PREFIX = "bench.hop"
 HOPS = 4
 BATCH_RECORDS = 500  # a batch hop's largest batch
+# Reference chains: the baseline's four hops done another way, printed beside it.
+REFERENCE_CHAINS = {
+    "batch": f"raw aiokafka hops taking whole fetched batches (up to {BATCH_RECORDS} "
+             "records, one commit per batch)",
+    "faststream": "FastStream subscribers passing the bytes on, no logic (acks=all, "
+                  "idempotent, NACK_ON_ERROR)",
+    "switchboard": "the services' broker (shared.kafka.make_broker: middlewares, metrics), "
+                   "no logic",
+}
 GENERAL_LINE = "+74951000000"
 CLIENTS = 400
 HISTORY = 20  # earlier contacts and open leads per client: the look-up's steady state
@@ -97,6 +111,7 @@ class Options:
     compare_log_level: bool = False
     fast_db: bool = False
     stages: bool = False
+    references: bool = True
     coordinator_linger_ms: int | None = None
     stall_timeout: float = 120.0
     seed: int = 1
@@ -619,6 +634,59 @@ async def hop_main(index: int, bootstrap: str, group: str, mode: str = "record")
         await kafka.stop()
 
 
+async def framework_hop_main(index: int, bootstrap: str, group: str, ours: bool) -> None:
+    """The same hop as a FastStream subscriber that does nothing but pass the bytes on: plain
+    FastStream with the services' delivery settings (acks=all, idempotent, NACK_ON_ERROR: a
+    commit after each message), or (`ours`) the services' own broker, with their middlewares
+    (`shared.kafka.make_broker`). What the framework costs per message, without any logic."""
+    import logging
+
+    from faststream.kafka import KafkaBroker, KafkaResponse
+    from faststream.kafka.message import KafkaMessage
+    from faststream.middlewares import AckPolicy
+
+    from shared.kafka import Context, make_broker, service_router
+    from shared.settings import KafkaSettings
+
+    source, target = f"{HOP_PREFIX}{index}", f"{HOP_PREFIX}{index + 1}"
+    client = f"bench-hop{index}"
+    if ours:
+        broker = make_broker(KafkaSettings(bootstrap=bootstrap), client)
+    else:
+        broker = KafkaBroker(bootstrap, client_id=client, acks="all", enable_idempotence=True,
+                             ack_policy=AckPolicy.NACK_ON_ERROR,
+                             logger=logging.getLogger(client), log_level=logging.DEBUG)
+    router = service_router()
+
+    async def raw(msg: Any) -> bytes:
+        return msg.body
+
+    subscriber = router.subscriber(source, group_id=group, auto_offset_reset="latest",
+                                   decoder=raw)
+
+    @subscriber
+    @router.publisher(target)
+    async def forward(body: bytes, msg: KafkaMessage = Context("message")) -> KafkaResponse:
+        return KafkaResponse(body, key=msg.raw_message.key)
+
+    broker.include_router(router)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await broker.start()
+    try:
+        consumer = subscriber.consumer
+        while not consumer.assignment():
+            await asyncio.sleep(0.05)
+        for tp in consumer.assignment():
+            await consumer.position(tp)
+        print("READY", flush=True)
+        await stop.wait()
+    finally:
+        await broker.stop()
+
+
 @dataclass
 class Hops:
     """The four baseline hops, each a process running this script with --hop."""
@@ -1069,6 +1137,7 @@ def run(options: Options) -> dict[str, Any]:
         base = asyncio.run(seed_client_base(infra.database_url, run_id, rng))
         calls = {phase: make_calls(f"{run_id}{phase}", n, base, rng) for phase, n in (
             ("bw", options.warmup), ("bmax", options.calls), ("bhalf", options.calls),
+
             ("pw", options.warmup), ("pmax", options.calls), ("phalf", options.calls),
             ("prof", options.calls), ("pwarn", options.calls), ("pwarnw", options.warmup),
             ("look", options.calls))}
@@ -1095,6 +1164,23 @@ def run(options: Options) -> dict[str, Any]:
         result["baseline"] = {"max": base_max, "half": base_half}
         hops.stop()
         hops = None
+        if options.references:
+            # Not for the targets: what the same chain costs taking whole fetched batches
+            # (Kafka's own limit), and as FastStream subscribers without logic (the framework).
+            result["references"] = {}
+            for mode, label in REFERENCE_CHAINS.items():
+                say(f"reference: {label}...")
+                hops = Hops(root, infra.bootstrap, f"{run_id}{mode}", mode=mode)
+                hops.start()
+                meter = CpuMeter({"hops": (hops.pids, True), **infra_groups})
+                baseline("bw", None, f"{mode} warm-up", None)
+                ref = {"max": baseline("bmax", None, f"{mode}, max rate", meter)}
+                if mode != "batch":
+                    ref["half"] = baseline("bhalf", half_rate, f"{mode}, 50% load", meter)
+                result["references"][mode] = ref
+                say(f"  {ref['max']['throughput']} calls/s")
+                hops.stop()
+                hops = None
 
         # ---- pipeline
         rules = bench_rules(root)
@@ -1237,6 +1323,9 @@ def verdict(result: dict[str, Any], final: str, routed: str, assigned: str
     hops_cpu = base_max.get("cpu_per_1000_calls", {}).get("hops")
     if hops_cpu:
         ratios["cpu_per_call_services_over_hops"] = round(services_cpu / hops_cpu, 2)
+    for mode, ref in result.get("references", {}).items():
+        ratios[f"{mode}_over_baseline_throughput"] = round(
+            ref["max"]["throughput"] / base_max["throughput"], 3)
     limit = 2 * (base_p99 + lookup_p99)
     p99_assigned = p99(pipe_half, assigned)
     targets = {
@@ -1292,6 +1381,13 @@ def report(result: dict[str, Any]) -> str:
         missing(b["max"], final))
     row(f"  50% load ({b['half']['offered_rate']:.0f}/s offered)", b["half"]["throughput"],
         b["half"]["topics"][final]["latency"], missing(b["half"], final))
+    for mode, ref in result.get("references", {}).items():
+        lines.append(f"reference: {REFERENCE_CHAINS[mode]}")
+        for key, label in (("max", "  max rate"), ("half", "  50% load")):
+            if key in ref:
+                row(label + (f" ({ref[key]['offered_rate']:.0f}/s offered)" if key == "half"
+                             else ""), ref[key]["throughput"],
+                    ref[key]["topics"][final]["latency"], missing(ref[key], final))
     lk = result["lookup"]
     lines.append(f"bare look-up: ClientBase.find_caller, concurrency {lk['concurrency']}")
     row("  in a loop", lk["throughput"], lk["latency"])
@@ -1320,6 +1416,8 @@ def report(result: dict[str, Any]) -> str:
               (f"{'':32} {'hops/services':>13} {'intake':>7} {'lookup':>7} {'router':>7} "
                f"{'assign':>7} {'broker':>7} {'db':>7} {'bench':>7}  machine busy, other procs")]
     runs = [("baseline max", b["max"]), ("baseline 50%", b["half"]),
+            *[(f"{mode} max", ref["max"])
+              for mode, ref in result.get("references", {}).items()],
             ("pipeline max", p["max"]), ("pipeline 50% of baseline max", p["half"])]
     if p.get("max_log_warning"):
         runs.append(("pipeline max, WARNING logs", p["max_log_warning"]))
@@ -1358,6 +1456,9 @@ def report(result: dict[str, Any]) -> str:
                    f"{r['p99_half_load_assigned']:.1f}x to leads.assigned"
                    + (f"; CPU per call of the services {cpu_ratio:.1f}x the hops'"
                       if cpu_ratio else ""))]
+    for mode in result.get("references", {}):
+        lines.append(f"{mode} chain / baseline: throughput "
+                     f"{r[f'{mode}_over_baseline_throughput']:.2f} at the maximum rate")
     tt, tl = t["throughput"], t["latency"]
     lines.append(f"target {'MET   ' if tt['met'] else 'MISSED'} throughput >= 50% of the "
                  f"baseline: {tt['pipeline']} vs {tt['baseline']} calls/s "
@@ -1414,6 +1515,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--stages", action="store_true",
                    help="also time calls.received and calls.enriched (the watcher then reads "
                         "four topics, and takes more of the machine)")
+    p.add_argument("--no-references", dest="references", action="store_false",
+                   help="leave out the reference chains (hops in batches, FastStream hops)")
     p.add_argument("--stall-timeout", type=float, default=Options.stall_timeout)
     p.add_argument("--hop", type=int, help=argparse.SUPPRESS)
     p.add_argument("--bootstrap", help=argparse.SUPPRESS)
@@ -1435,14 +1538,19 @@ def execute(options: Options) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.hop is not None:
-        asyncio.run(hop_main(args.hop, args.bootstrap, args.group, args.hop_mode))
+        if args.hop_mode in ("faststream", "switchboard"):
+            asyncio.run(framework_hop_main(args.hop, args.bootstrap, args.group,
+                                           ours=args.hop_mode == "switchboard"))
+        else:
+            asyncio.run(hop_main(args.hop, args.bootstrap, args.group, args.hop_mode))
         return 0
     options = Options(calls=args.calls, partitions=args.partitions, json=args.json,
                       root=args.root, lookup_concurrency=args.lookup_concurrency,
                       warmup=args.warmup, profile=args.profile,
                       compare_log_level=args.compare_log_level, fast_db=args.fast_db,
                       coordinator_linger_ms=args.coordinator_linger_ms,
-                      stall_timeout=args.stall_timeout, stages=args.stages)
+                      stall_timeout=args.stall_timeout, stages=args.stages,
+                      references=args.references)
     try:
         return execute(options)
     except KeyboardInterrupt:

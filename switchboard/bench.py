@@ -52,6 +52,9 @@ def bench_command(
     stages: Annotated[bool, typer.Option(
         help="Also time calls.received and calls.enriched (the watcher then reads four "
              "topics and takes more of the machine).")] = False,
+    references: Annotated[bool, typer.Option(
+        help="Add the reference chains: the baseline's hops taking whole fetched batches, "
+             "and as FastStream subscribers without logic.")] = True,
 ) -> None:
     """Benchmark the pipeline against a raw aiokafka chain of four hops and the bare database
     look-up, on one broker and one database (its own under .switchboard/bench unless
@@ -62,7 +65,8 @@ def bench_command(
         calls=calls, partitions=partitions, json=json_output, root=root,
         lookup_concurrency=lookup_concurrency, warmup=warmup, profile=profile,
         compare_log_level=compare_log_level, fast_db=fast_db,
-        coordinator_linger_ms=coordinator_linger_ms, stages=stages)
+        coordinator_linger_ms=coordinator_linger_ms, stages=stages,
+        references=references)
     try:
         code = bench.execute(options)
     except KeyboardInterrupt:
