@@ -10,9 +10,11 @@ Metrics (all prefixed `switchboard_`):
 - Consumer lag per partition of the service's consumer group, refreshed when scraped.
 - Database pool connections in use and idle.
 
-Traces: FastStream's OpenTelemetry middleware puts the W3C trace context into the Kafka headers
-of every message it publishes and continues it on every message it consumes, so one call is one
-trace across the four services. Spans are exported only when an OTLP endpoint is configured.
+Traces: with an OTLP endpoint configured, FastStream's OpenTelemetry middleware puts the W3C
+trace context into the Kafka headers of every message it publishes and continues it on every
+message it consumes, so one call is one trace across the four services. Without one, no spans
+are made in the Kafka path (`CarryTraceContext` passes the context a message came with on to
+what it causes), and the webhooks' spans go nowhere.
 
 Logs: one JSON object per line, with the `call_id` of the message being processed and caller
 numbers masked.
@@ -288,9 +290,10 @@ def telemetry_middleware(tracer_provider: trace.TracerProvider | None = None
 
 
 def tracer_provider(service: str, otlp_endpoint: str | None) -> TracerProvider:
-    """Spans are always made (so trace ids reach the logs and the Kafka headers) but only
-    exported when an OTLP/HTTP endpoint is configured: the collector's base URL, to which
-    the traces path is added as the OTel SDK does for OTEL_EXPORTER_OTLP_ENDPOINT."""
+    """The process's tracer provider: spans (a webhook's; the Kafka path's when exporting,
+    see `shared.kafka.make_broker`) are exported only when an OTLP/HTTP endpoint is
+    configured: the collector's base URL, to which the traces path is added as the OTel SDK
+    does for OTEL_EXPORTER_OTLP_ENDPOINT."""
     provider = TracerProvider(resource=Resource.create(
         {"service.name": f"{PREFIX}-{service}", "service.namespace": PREFIX}))
     if otlp_endpoint:

@@ -3,7 +3,6 @@ deal counts in its negotiator's record."""
 
 from __future__ import annotations
 
-
 from services.assignment.policy import PendingLead, assigned_event, plan_lead
 from services.assignment.service import Leads
 from shared import topics
