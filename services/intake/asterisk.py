@@ -67,10 +67,10 @@ from services.intake.dialects import (
     Adapted,
     Ignored,
     VendorEvent,
+    call_lifecycle,
     call_received,
-    lifecycle_id,
 )
-from shared.events import CallerStatus, CallLifecycle, LifecyclePhase
+from shared.events import CallerStatus, LifecyclePhase
 from shared.kafka import PermanentError
 from shared.phones import Number, normalise
 
@@ -169,17 +169,9 @@ def _event_time(event: AmiEvent, now: datetime, call_id: str) -> datetime:
                               microseconds=int((fraction or "0").ljust(6, "0")))
 
 
-def _limited(event: AmiEvent, key: str, limit: int, call_id: str | None = None) -> str:
-    value = event.text(key)
-    if len(value) > limit:
-        raise PermanentError(f"{key} longer than {limit} characters", where=key,
-                             call_id=call_id, dialect=DIALECT)
-    return value
-
-
 def _call_id(event: AmiEvent, pbx: str) -> str:
     key = "Linkedid" if event.text("Linkedid") else "Uniqueid"
-    pbx_call_id = _limited(event, key, MAX_CALL_ID)
+    pbx_call_id = event.limited(key, MAX_CALL_ID)
     if not pbx_call_id:
         raise PermanentError(f"{event.name} without Uniqueid: no call to name", where="Uniqueid",
                              dialect=DIALECT)
@@ -196,8 +188,8 @@ def _on_call_start(event: AmiEvent, *, region: str, now: datetime, pbx: str) -> 
     skipped = _not_a_call_start(event)
     if skipped:
         return Ignored(DIALECT, name, skipped)
-    caller_raw = _limited(event, "CallerIDNum", MAX_NUMBER, call_id)
-    dialed_raw = _limited(event, "Exten", MAX_NUMBER, call_id)
+    caller_raw = event.limited("CallerIDNum", MAX_NUMBER, call_id)
+    dialed_raw = event.limited("Exten", MAX_NUMBER, call_id)
     caller = normalise(caller_raw, region)
     if _from_our_phone(event.text("Context"), caller) and not _is_extension(dialed_raw, region):
         return Ignored(DIALECT, name, f"one of our phones dialing out ({dialed_raw or 'nothing'})")
@@ -250,15 +242,9 @@ def _lifecycle(event: AmiEvent, phase: LifecyclePhase, detail: str | None, *, no
     call_id = _call_id(event, pbx)
     if event.text("Channel").lower().startswith("local/") or not event.is_callers_channel:
         return Ignored(DIALECT, event.name, "not the caller's channel")
-    return CallLifecycle(
-        event_id=lifecycle_id(call_id, phase),
-        occurred_at=_event_time(event, now, call_id),
-        call_id=call_id,
-        pbx=pbx,
-        phase=phase,
-        dialect=DIALECT,
-        detail=detail,
-    )
+    return call_lifecycle(call_id=call_id, phase=phase,
+                          occurred_at=_event_time(event, now, call_id), pbx=pbx,
+                          dialect=DIALECT, detail=detail)
 
 
 

@@ -96,10 +96,30 @@ class VendorEvent:
                                  dialect=self.dialect)
         return value.strip()
 
+    def limited(self, key: str, limit: int, call_id: str | None = None) -> str:
+        """The field's text, refused when longer than `limit`."""
+        return within(self.text(key), key, limit, dialect=self.dialect, call_id=call_id)
+
 
 def lifecycle_id(call_id: str, phase: LifecyclePhase) -> uuid.UUID:
     """A call is answered once and hung up once: repeated signals of one moment share an id."""
     return derive_event_id("CallLifecycle", call_id, phase.value)
+
+
+def call_lifecycle(*, call_id: str, phase: LifecyclePhase, occurred_at: datetime, pbx: str,
+                   dialect: str, detail: str | None) -> CallLifecycle:
+    """The one event of a call's answer or hang-up, whichever vendor event signalled it."""
+    return CallLifecycle(event_id=lifecycle_id(call_id, phase), occurred_at=occurred_at,
+                         call_id=call_id, pbx=pbx, phase=phase, dialect=dialect, detail=detail)
+
+
+def within(value: str, key: str, limit: int, *, dialect: str, call_id: str | None = None
+           ) -> str:
+    """The value of a vendor field, refused when it is longer than `limit`."""
+    if len(value) > limit:
+        raise PermanentError(f"{key} longer than {limit} characters", where=key,
+                             call_id=call_id, dialect=dialect)
+    return value
 
 
 def parse_json_object(raw: bytes, dialect: str) -> dict:

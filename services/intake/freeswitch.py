@@ -56,8 +56,8 @@ from services.intake.dialects import (
     Adapted,
     Ignored,
     VendorEvent,
+    call_lifecycle,
     call_received,
-    lifecycle_id,
 )
 from shared.events import CallerStatus, CallLifecycle, LifecyclePhase
 from shared.kafka import PermanentError
@@ -120,16 +120,8 @@ def parse_event(raw: bytes) -> FsEvent:
     return FsEvent(headers)
 
 
-def _limited(event: FsEvent, name: str, limit: int, call_id: str | None = None) -> str:
-    value = event.text(name)
-    if len(value) > limit:
-        raise PermanentError(f"{name} longer than {limit} characters", where=name,
-                             call_id=call_id, dialect=DIALECT)
-    return value
-
-
 def _call_id(event: FsEvent, pbx: str) -> str:
-    unique_id = _limited(event, "Unique-ID", MAX_CALL_ID)
+    unique_id = event.limited("Unique-ID", MAX_CALL_ID)
     if not unique_id:
         raise PermanentError(f"{event.name} without Unique-ID: no call to name",
                              where="Unique-ID", dialect=DIALECT)
@@ -168,7 +160,7 @@ def _not_the_callers_leg(event: FsEvent, call_id: str) -> str | None:
 
 def _caller(event: FsEvent, region: str, call_id: str) -> tuple[str, Number]:
     """(caller id as sent, what it is)."""
-    raw = _limited(event, "Caller-Caller-ID-Number", MAX_NUMBER, call_id)
+    raw = event.limited("Caller-Caller-ID-Number", MAX_NUMBER, call_id)
     if event.text("Caller-Privacy-Hide-Number").lower() == "true":
         # The caller asked for their number to be hidden: it is not passed on.
         return "", Number(None, CallerStatus.WITHHELD)
@@ -194,7 +186,7 @@ def _our_phone_dialing_out(event: FsEvent, region: str, call_id: str) -> str | N
 def _on_create(event: FsEvent, call_id: str, *, region: str, now: datetime,
                pbx: str) -> Adapted:
     caller_raw, caller = _caller(event, region, call_id)
-    dialed_raw = _limited(event, "Caller-Destination-Number", MAX_NUMBER, call_id)
+    dialed_raw = event.limited("Caller-Destination-Number", MAX_NUMBER, call_id)
     if not dialed_raw:
         raise PermanentError("CHANNEL_CREATE without Caller-Destination-Number: the dialed "
                              "number is unknown", where="Caller-Destination-Number",
@@ -217,15 +209,9 @@ def _on_hangup(event: FsEvent, call_id: str, *, region: str, now: datetime,
 
 def _lifecycle(event: FsEvent, call_id: str, phase: LifecyclePhase, detail: str | None, *,
                now: datetime, pbx: str) -> CallLifecycle:
-    return CallLifecycle(
-        event_id=lifecycle_id(call_id, phase),
-        occurred_at=_event_time(event, now, call_id),
-        call_id=call_id,
-        pbx=pbx,
-        phase=phase,
-        dialect=DIALECT,
-        detail=detail,
-    )
+    return call_lifecycle(call_id=call_id, phase=phase,
+                          occurred_at=_event_time(event, now, call_id), pbx=pbx,
+                          dialect=DIALECT, detail=detail)
 
 
 

@@ -39,8 +39,9 @@ from services.intake.dialects import (
     MAX_NUMBER,
     Adapted,
     Ignored,
+    call_lifecycle,
     call_received,
-    lifecycle_id,
+    within,
 )
 from shared.events import CallerStatus, CallLifecycle, CallReceived, LifecyclePhase
 from shared.kafka import PermanentError
@@ -97,11 +98,7 @@ def parse_form(raw: bytes) -> dict[str, str]:
 
 
 def _limited(params: dict[str, str], key: str, limit: int, call_id: str | None = None) -> str:
-    value = params.get(key, "").strip()
-    if len(value) > limit:
-        raise PermanentError(f"{key} longer than {limit} characters", where=key,
-                             call_id=call_id, dialect=DIALECT)
-    return value
+    return within(params.get(key, "").strip(), key, limit, dialect=DIALECT, call_id=call_id)
 
 
 def _required(params: dict[str, str], key: str, call_id: str) -> str:
@@ -166,13 +163,7 @@ def _call_received(params: dict[str, str], call_id: str, *, region: str, now: da
 
 def _lifecycle(params: dict[str, str], call_id: str, phase: LifecyclePhase, detail: str | None,
                *, now: datetime, pbx: str) -> CallLifecycle:
-    return CallLifecycle(
-        event_id=lifecycle_id(call_id, phase),
-        occurred_at=_event_time(params, now, call_id),
-        call_id=call_id,
-        pbx=pbx,
-        phase=phase,
-        dialect=DIALECT,
-        detail=detail,
-    )
+    return call_lifecycle(call_id=call_id, phase=phase,
+                          occurred_at=_event_time(params, now, call_id), pbx=pbx,
+                          dialect=DIALECT, detail=detail)
 
