@@ -444,22 +444,35 @@ def _check_width(header: Header, raw: RawRow, delimiter: str) -> Issue | None:
     return None
 
 
-class EmployeeParser:
+class _RowParser:
+    """What both parsers do first with a data row: refuse one wider than the header."""
+
+    def __init__(self, header: Header, region: str = "RU", delimiter: str = ",") -> None:
+        self.header, self.region, self.delimiter = header, region, delimiter
+
+    def _begin(self, raw: RawRow) -> tuple[Parsed, _Cells | None]:
+        """The row's result, and its cells (None when the row is refused already)."""
+        result = Parsed(raw.line, None)
+        if width := _check_width(self.header, raw, self.delimiter):
+            result.issues.append(width)
+            return result, None
+        return result, _Cells(self.header, raw)
+
+
+class EmployeeParser(_RowParser):
     """Turns data rows of an employees file into EmployeeRow; remembers the file's keys so a
     second row with the same e-mail, extension or direct number is reported, not loaded."""
 
     def __init__(self, header: Header, region: str = "RU", delimiter: str = ",") -> None:
-        self.header, self.region, self.delimiter = header, region, delimiter
+        super().__init__(header, region, delimiter)
         self._emails: dict[str, int] = {}
         self._extensions: dict[str, int] = {}
         self._directs: dict[str, int] = {}
 
     def parse(self, raw: RawRow) -> Parsed:
-        result = Parsed(raw.line, None)
-        if width := _check_width(self.header, raw, self.delimiter):
-            result.issues.append(width)
+        result, cells = self._begin(raw)
+        if cells is None:
             return result
-        cells = _Cells(self.header, raw)
         problems = result.issues
 
         def reject(column: str, reason: str) -> None:
@@ -533,7 +546,7 @@ class EmployeeParser:
         return result
 
 
-class ClientParser:
+class ClientParser(_RowParser):
     """Turns data rows of a clients file into ClientRow.
 
     A bad scalar (external id, name, segment) rejects the row. A bad phone, range or owner
@@ -543,17 +556,15 @@ class ClientParser:
     """
 
     def __init__(self, header: Header, region: str = "RU", delimiter: str = ",") -> None:
-        self.header, self.region, self.delimiter = header, region, delimiter
+        super().__init__(header, region, delimiter)
         self._ids: dict[str, int] = {}
         self._phones: dict[str, int] = {}
         self._ranges: dict[str, int] = {}
 
     def parse(self, raw: RawRow) -> Parsed:
-        result = Parsed(raw.line, None)
-        if width := _check_width(self.header, raw, self.delimiter):
-            result.issues.append(width)
+        result, cells = self._begin(raw)
+        if cells is None:
             return result
-        cells = _Cells(self.header, raw)
         rejected: list[Issue] = []
         skipped: list[Issue] = []
 
