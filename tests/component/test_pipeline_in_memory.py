@@ -10,19 +10,15 @@ from datetime import UTC, datetime
 import pytest
 from faststream.kafka import TestKafkaBroker
 
-from services.assignment.handlers import router as assignment_router
 from services.assignment.policy import lead_id_for
 from services.assignment.repository import PendingLead
-from services.intake.handlers import router as intake_router
 from services.intake.repository import Claim
-from services.lookup.handlers import router as lookup_router
 from services.lookup.policy import CallerRecord, OwnershipRecord
-from services.router.handlers import router as routing_router
-from services.router.in_force import RulesInForce
 from shared import topics
 from shared.events import ClientRef, Department, EmployeeRef, Strategy
 from shared.kafka import make_broker
-from shared.settings import IntakeSettings, KafkaSettings, LookupSettings
+from shared.settings import KafkaSettings
+from tests.component.wiring import wire_pipeline
 from tests.conftest import RULES_ALWAYS_OPEN
 
 NOW = datetime.now(UTC)
@@ -79,17 +75,11 @@ class FakeAcceptedCalls:
 
 @pytest.fixture
 def pipeline():
-    broker = make_broker(KafkaSettings(), "component")
-    for r in (intake_router, lookup_router, routing_router, assignment_router):
-        broker.include_router(r)
     leads = FakeLeads()
     owned = CallerRecord(CLIENT, OwnershipRecord(OWNER, NOW, NOW))
-    broker.context.set_global("intake_settings", IntakeSettings())
-    broker.context.set_global("lookup_settings", LookupSettings())
-    broker.context.set_global("clients", FakeClientBase({"+79161234567": owned}))
-    broker.context.set_global("leads", leads)
-    broker.context.set_global("calls", FakeAcceptedCalls())
-    broker.context.set_global("router_rules", RulesInForce.load(RULES_ALWAYS_OPEN))
+    broker = wire_pipeline(make_broker(KafkaSettings(), "component"), calls=FakeAcceptedCalls(),
+                           clients=FakeClientBase({"+79161234567": owned}), leads=leads,
+                           rules_file=RULES_ALWAYS_OPEN)
     return broker, leads
 
 

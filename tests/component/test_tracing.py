@@ -18,15 +18,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from services.assignment.handlers import router as assignment_router
 from services.assignment.policy import PendingLead
-from services.intake.handlers import router as intake_router
 from services.intake.http import pbx_routes
 from services.intake.repository import Claim
-from services.lookup.handlers import router as lookup_router
 from services.lookup.policy import CallerRecord, OwnershipRecord
-from services.router.handlers import router as routing_router
-from services.router.in_force import RulesInForce
 from shared import topics
 from shared.app import service_app
 from shared.events import ClientRef, Department, EmployeeRef, Strategy
@@ -35,9 +30,9 @@ from shared.observability import tracer_provider
 from shared.settings import (
     IntakeSettings,
     KafkaSettings,
-    LookupSettings,
     RouterSettings,
 )
+from tests.component.wiring import wire_pipeline
 from tests.support import signed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,16 +100,10 @@ def pipeline(spans):
 
 
 def wired(broker):
-    for r in (intake_router, lookup_router, routing_router, assignment_router):
-        broker.include_router(r)
-    broker.context.set_global("intake_settings", INTAKE)
-    broker.context.set_global("calls", FakeAcceptedCalls())
-    broker.context.set_global("lookup_settings", LookupSettings())
-    broker.context.set_global("clients", FakeClientBase())
-    broker.context.set_global(
-        "router_rules", RulesInForce.load(ROOT / RouterSettings.model_fields["rules_file"].default))
-    broker.context.set_global("leads", FakeLeads())
-    return broker
+    return wire_pipeline(
+        broker, calls=FakeAcceptedCalls(), clients=FakeClientBase(), leads=FakeLeads(),
+        rules_file=ROOT / RouterSettings.model_fields["rules_file"].default,
+        intake_settings=INTAKE)
 
 
 def pbx_event(call_id: str) -> bytes:
