@@ -582,6 +582,25 @@ async def load_run(name: str, bootstrap: str, source: str, calls: list[Call],
 # --------------------------------------------------------------------------- baseline hops
 
 
+def stop_on_signals() -> asyncio.Event:
+    """Set when the process gets SIGTERM or SIGINT (Hops.stop, Ctrl-C)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def announce_ready(consumer: AIOKafkaConsumer) -> None:
+    """Prints READY (what Hops.start waits for) once the consumer has its partitions and
+    its "latest" positions are resolved: from then on, no published record is missed."""
+    while not consumer.assignment():
+        await asyncio.sleep(0.05)
+    for tp in consumer.assignment():
+        await consumer.position(tp)
+    print("READY", flush=True)
+
+
 async def hop_main(index: int, bootstrap: str, group: str, mode: str = "record") -> None:
     """One baseline hop: consume bench.hop<i>, produce the same key and bytes to
     bench.hop<i+1> (acks=all, idempotent, waiting for the acknowledgement), then commit: one
@@ -591,10 +610,7 @@ async def hop_main(index: int, bootstrap: str, group: str, mode: str = "record")
                                 client_id=f"bench-hop{index}", enable_auto_commit=False,
                                 auto_offset_reset="latest")
     kafka = producer(bootstrap, client_id=f"bench-hop{index}")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     await kafka.start()
     await consumer.start()
 
@@ -613,15 +629,8 @@ async def hop_main(index: int, bootstrap: str, group: str, mode: str = "record")
                 await asyncio.gather(*sends)
                 await consumer.commit()
 
-    async def announce() -> None:
-        while not consumer.assignment():
-            await asyncio.sleep(0.05)
-        for tp in consumer.assignment():
-            await consumer.position(tp)  # "latest" resolved: from here on, nothing is missed
-        print("READY", flush=True)
-
     work = [asyncio.create_task(forward() if mode == "record" else forward_batches()),
-            asyncio.create_task(announce())]
+            asyncio.create_task(announce_ready(consumer))]
     stopping = asyncio.create_task(stop.wait())
     try:
         done, _ = await asyncio.wait([work[0], stopping], return_when=asyncio.FIRST_COMPLETED)
@@ -671,18 +680,10 @@ async def framework_hop_main(index: int, bootstrap: str, group: str, ours: bool)
         return KafkaResponse(body, key=msg.raw_message.key)
 
     broker.include_router(router)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     await broker.start()
     try:
-        consumer = subscriber.consumer
-        while not consumer.assignment():
-            await asyncio.sleep(0.05)
-        for tp in consumer.assignment():
-            await consumer.position(tp)
-        print("READY", flush=True)
+        await announce_ready(subscriber.consumer)
         await stop.wait()
     finally:
         await broker.stop()
