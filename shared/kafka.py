@@ -28,7 +28,8 @@ from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLS
 from pydantic import ValidationError
 
 from shared import observability, topics
-from shared.events import CallRejected, derive_event_id, truncate_payload, utcnow
+from shared.errors import PermanentError, describe_validation_error
+from shared.events import CallRejected, Event, derive_event_id, truncate_payload, utcnow
 from shared.settings import KafkaSettings, ServiceSettings
 from shared.tls import client_context
 
@@ -62,31 +63,6 @@ class Context(_FastStreamContext):
 def group_id(service: str) -> str:
     """The consumer group of a service: all its replicas share it."""
     return f"switchboard-{service}"
-
-
-class PermanentError(Exception):
-    """Input that will never be processable: it goes to `calls.rejected`, not back to Kafka."""
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        where: str | None = None,
-        call_id: str | None = None,
-        dialect: str | None = None,
-    ) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.where = where
-        self.call_id = call_id
-        self.dialect = dialect
-
-
-def describe_validation_error(error: ValidationError) -> tuple[str, str | None]:
-    """(reason, where) of the first problem pydantic found."""
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or None
-    return first.get("msg", str(error)), where
 
 
 def _rejection(service: str, record: Any, error: BaseException) -> CallRejected:
@@ -157,6 +133,19 @@ def rejection_middleware(service: str) -> type[BaseMiddleware]:
             return await call_next(cmd)
 
     return RejectToDeadLetter
+
+
+class Publisher:
+    """The one way a service publishes: an event to a registry topic, with its key. Returns
+    once Kafka acknowledged it (the producer uses acks=all), so what comes after (marking a
+    call published, committing the input) happens only for what is safely written."""
+
+    def __init__(self, broker: KafkaBroker) -> None:
+        self._broker = broker
+
+    async def publish(self, topic: topics.Topic, event: Event, *, key: bytes | None = None
+                      ) -> None:
+        await self._broker.publish(event, topic.name, key=key)
 
 
 def ssl_context(settings: KafkaSettings) -> ssl.SSLContext:

@@ -23,7 +23,7 @@ import asyncpg
 from services.assignment.policy import InboxLead, PendingLead
 from services.assignment.strength import DepartmentRecord, Kind, Negotiator, Record
 from shared.events import CallRouted, Department, EmployeeRef, ScoredCandidate, Strategy
-from shared.kafka import PermanentError
+from shared.errors import PermanentError
 
 __all__ = ["PendingLead", "Repository", "Tx", "issue_token"]
 

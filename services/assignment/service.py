@@ -31,7 +31,7 @@ from services.assignment.policy import (
 from services.assignment.repository import NewLead, Repository, Tx
 from services.assignment.strength import Kind
 from shared.events import CallRouted, DealClosed, Department, EmployeeRef
-from shared.kafka import PermanentError
+from shared.errors import PermanentError
 
 AGENTS = ("agent",)
 HEADS = ("head",)

@@ -71,7 +71,7 @@ from services.intake.dialects import (
     call_received,
 )
 from shared.events import CallerStatus, LifecyclePhase
-from shared.kafka import PermanentError
+from shared.errors import PermanentError
 from shared.phones import Number, normalise
 
 DIALECT = "asterisk"

@@ -14,7 +14,7 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from shared.events import CallLifecycle, CallReceived, LifecyclePhase, derive_event_id
-from shared.kafka import PermanentError, describe_validation_error
+from shared.errors import PermanentError, describe_validation_error
 from shared.phones import Number, normalise, normalise_dialed
 
 # Longest PBX call id and phone number we accept, in every dialect.

@@ -21,7 +21,7 @@ from services.intake.signing import verify_switchboard, verify_twilio
 from services.intake.twilio import parse_form
 from shared import topics
 from shared.events import CallRejected, derive_event_id, truncate_payload, utcnow
-from shared.kafka import PermanentError
+from shared.errors import PermanentError
 from shared.settings import IntakeSettings
 
 log = logging.getLogger(__name__)

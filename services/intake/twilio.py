@@ -44,7 +44,7 @@ from services.intake.dialects import (
     within,
 )
 from shared.events import CallerStatus, CallLifecycle, CallReceived, LifecyclePhase
-from shared.kafka import PermanentError
+from shared.errors import PermanentError
 from shared.phones import Number, normalise
 
 DIALECT = "twilio"

@@ -16,7 +16,7 @@ from services.intake.dialects import Ignored, from_generic
 from services.intake.freeswitch import from_freeswitch
 from services.intake.twilio import from_twilio
 from shared.events import CallLifecycle, CallReceived
-from shared.kafka import PermanentError
+from shared.errors import PermanentError
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 PBX = "office-1"

@@ -9,7 +9,7 @@ import pytest
 from services.intake.dialects import Ignored, call_received_id
 from services.intake.twilio import WITHHELD_NUMBERS, from_twilio
 from shared.events import CallerStatus, CallLifecycle, CallReceived, LifecyclePhase
-from shared.kafka import PermanentError
+from shared.errors import PermanentError
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 PBX = "twilio-main"
