@@ -74,6 +74,13 @@ class Department(StrEnum):
     COMMERCIAL = "commercial"
 
 
+class Role(StrEnum):
+    """An employee's role in their department."""
+
+    AGENT = "agent"
+    HEAD = "head"
+
+
 class Destination(StrEnum):
     OWNER = "owner"
     CLIENT_DEPARTMENT = "client_department"
@@ -159,7 +166,7 @@ class EmployeeRef(BaseModel):
                                    examples=["8d5e2a71-0c3f-4e9b-a6d4-1b7c9e2f5a80"])
     name: str = Field(description="Employee's name.", examples=["Anna Ivanova"])
     department: Department = Field(description="client or commercial.", examples=["commercial"])
-    role: Literal["agent", "head"] = Field(default="agent", description="agent or head.")
+    role: Role = Field(default=Role.AGENT, description="agent or head.")
     active: bool = Field(default=True, description="False when the employee has left.",
                           examples=[True])
     on_leave: bool = Field(default=False, description="True while on leave.", examples=[False])

@@ -10,12 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared import business
 
 
 def _config(prefix: str) -> SettingsConfigDict:
-    return SettingsConfigDict(env_prefix=prefix, env_file=".env", extra="ignore")
+    # An empty variable (`SWITCHBOARD_KAFKA_SASL_USERNAME=` in a compose file) means unset.
+    return SettingsConfigDict(env_prefix=prefix, env_file=".env", extra="ignore",
+                              env_ignore_empty=True)
 
 
 class KafkaSettings(BaseSettings):
@@ -45,12 +49,6 @@ class KafkaSettings(BaseSettings):
     ssl_key_file: Path | None = Field(
         default=None, description="The client certificate's private key (PEM)."
     )
-
-    @field_validator("sasl_username", "sasl_password", "ssl_ca_file", "ssl_cert_file",
-                     "ssl_key_file", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
 
 
 class DatabaseSettings(BaseSettings):
@@ -82,11 +80,6 @@ class DatabaseSettings(BaseSettings):
         default=None, description="The client certificate's private key (PEM)."
     )
 
-    @field_validator("ssl_mode", "ssl_ca_file", "ssl_cert_file", "ssl_key_file", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
-
 
 class ServiceSettings(BaseSettings):
     """What every service has: where it listens and how it logs."""
@@ -113,11 +106,6 @@ class ServiceSettings(BaseSettings):
         description="OTLP/HTTP endpoint (e.g. http://otel-collector:4318) to export traces to; "
         "no export when unset (trace context still travels in Kafka headers).",
     )
-
-    @field_validator("otlp_endpoint", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
 
@@ -153,13 +141,15 @@ class LookupSettings(ServiceSettings):
     port: int = 8002
     default_region: str = "RU"
     ownership_lapse_days: int = Field(
-        default=30, ge=1, description="An ownership lapses after this many days without activity."
+        default=business.OWNERSHIP_LAPSE_DAYS, ge=1,
+        description="An ownership lapses after this many days without activity."
     )
     shopping_min_employees: int = Field(
-        default=3, ge=2,
+        default=business.SHOPPING_MIN_EMPLOYEES, ge=2,
         description="Shopping around: a client who reached this many different employees...",
     )
-    shopping_window_days: int = Field(default=14, ge=1, description="...within this many days.")
+    shopping_window_days: int = Field(default=business.SHOPPING_WINDOW_DAYS, ge=1,
+                                      description="...within this many days.")
 
 
 class RouterSettings(ServiceSettings):
@@ -209,7 +199,7 @@ class AssignmentSettings(ServiceSettings):
         "their currency, the top share by expected value, or none.",
     )
     keep_thresholds: dict[str, float] = Field(
-        default_factory=lambda: {"RUB": 10_000_000.0, "USD": 120_000.0, "EUR": 110_000.0},
+        default_factory=lambda: dict(business.KEEP_THRESHOLDS),
         description="keep_mode=threshold: the deal value per currency from which the head keeps "
         'a lead (JSON, e.g. {"RUB": 10000000}).',
     )
@@ -235,7 +225,7 @@ class AssignmentSettings(ServiceSettings):
         default=3, ge=0, description="How many runners-up `leads.assigned` lists."
     )
     ownership_lapse_days: int = Field(
-        default=30, ge=1,
+        default=business.OWNERSHIP_LAPSE_DAYS, ge=1,
         description="An ownership without activity for this long is taken over by the next "
         "assignee (the lookup's lapse).",
     )
