@@ -363,6 +363,14 @@ class CallRouted(Event):
     )
     employee_name: str | None = Field(default=None, description="That employee's name.",
                                        examples=["Anna Ivanova"])
+    extension: str | None = Field(
+        default=None,
+        description="Whom a PBX dials: the internal extension of the employee or desk the call "
+        "goes to, when known.", examples=["101"])
+    number: str | None = Field(
+        default=None,
+        description="Whom a PBX dials: the direct number (E.164) of that employee or desk, "
+        "when known.", examples=["+74951000101"])
     reasons: list[str] = Field(
         min_length=1,
         description="Why, in words a person reads.",
