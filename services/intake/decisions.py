@@ -1,0 +1,152 @@
+"""The ring-time decisions, as every intake replica sees them: request-reply over Kafka.
+
+A PBX asks whom to ring and waits. The replica that took the request registers a waiter for
+the call id *before* it publishes the call, then waits for the call's ring-time `CallRouted`.
+The decision may land on any partition of `calls.routed`, so each replica reads every
+partition of it, without a consumer group, from the end (what was decided before it started
+is not its business), and resolves the waiter of the call, if it has one.
+
+Decisions seen lately are kept (bounded) so a PBX that asks again for the same call, on this
+replica, gets the same decision without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import ValidationError
+
+from shared import topics
+from shared.events import CallRouted, Stage
+
+log = logging.getLogger(__name__)
+
+# How many recent decisions a replica remembers for repeated requests (about 1 KB each).
+REMEMBERED_DECISIONS = 50_000
+
+
+class RoutedCalls:
+    """Waiters for ring-time decisions, resolved from `calls.routed`."""
+
+    def __init__(self, remembered: int = REMEMBERED_DECISIONS) -> None:
+        self._waiters: dict[str, list[asyncio.Future[CallRouted]]] = {}
+        self._recent: OrderedDict[str, CallRouted] = OrderedDict()
+        self._remembered = remembered
+
+    def known(self, call_id: str) -> CallRouted | None:
+        """The ring-time decision of a call, if this replica saw it."""
+        return self._recent.get(call_id)
+
+    def expect(self, call_id: str) -> asyncio.Future[CallRouted]:
+        """A future resolved with the call's decision. Register it before publishing the call,
+        or the decision can come back before anyone listens."""
+        future: asyncio.Future[CallRouted] = asyncio.get_running_loop().create_future()
+        decided = self._recent.get(call_id)
+        if decided is not None:
+            future.set_result(decided)
+        else:
+            self._waiters.setdefault(call_id, []).append(future)
+        return future
+
+    def forget(self, call_id: str, future: asyncio.Future[CallRouted]) -> None:
+        """The waiter gave up (deadline passed) or got its answer."""
+        waiting = self._waiters.get(call_id)
+        if waiting and future in waiting:
+            waiting.remove(future)
+            if not waiting:
+                del self._waiters[call_id]
+
+    async def wait(self, call_id: str, future: asyncio.Future[CallRouted], timeout: float
+                   ) -> CallRouted | None:
+        """The decision, or None when it did not come within `timeout` seconds."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            return None
+        finally:
+            self.forget(call_id, future)
+
+    def decided(self, routed: CallRouted) -> None:
+        """A ring-time decision arrived: remember it and wake who waits for it."""
+        if routed.stage is not Stage.RING:
+            return
+        self._recent[routed.call_id] = routed
+        self._recent.move_to_end(routed.call_id)
+        while len(self._recent) > self._remembered:
+            self._recent.popitem(last=False)
+        for future in self._waiters.pop(routed.call_id, []):
+            if not future.done():
+                future.set_result(routed)
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(w) for w in self._waiters.values())
+
+
+class RoutedCallsListener:
+    """Reads every partition of `calls.routed` from the end, without a group, into a
+    `RoutedCalls`. `start` returns once the end of every partition is resolved, so a call
+    published after it is never missed."""
+
+    def __init__(self, routed: RoutedCalls, bootstrap: str, client_options: dict[str, Any]
+                 ) -> None:
+        self.routed = routed
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+            fetch_max_wait_ms=10, **client_options,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        partitions = await self._partitions()
+        self._consumer.assign(partitions)
+        await self._consumer.seek_to_end(*partitions)
+        for partition in partitions:
+            await self._consumer.position(partition)
+        self._task = asyncio.create_task(self._run(), name="routed-calls-listener")
+
+    async def _partitions(self) -> list[TopicPartition]:
+        name = topics.CALLS_ROUTED.name
+        while True:
+            await self._consumer.topics()  # fetches the cluster's metadata
+            found = self._consumer.partitions_for_topic(name)
+            if found:
+                break
+            await asyncio.sleep(0.5)
+        return [TopicPartition(name, p) for p in sorted(found)]
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                batches = await self._consumer.getmany(timeout_ms=500)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # the broker away: keep trying, the deadline answers
+                log.warning("reading calls.routed failed, retrying: %r", e)
+                await asyncio.sleep(0.5)
+                continue
+            for records in batches.values():
+                for record in records:
+                    try:
+                        self.routed.decided(CallRouted.model_validate_json(record.value))
+                    except (ValidationError, ValueError, TypeError):
+                        log.warning("calls.routed holds an unreadable record at %s/%s",
+                                    record.partition, record.offset)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self._consumer.stop()
