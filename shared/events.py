@@ -170,6 +170,10 @@ class EmployeeRef(BaseModel):
     active: bool = Field(default=True, description="False when the employee has left.",
                           examples=[True])
     on_leave: bool = Field(default=False, description="True while on leave.", examples=[False])
+    extension: str | None = Field(default=None, description="Internal extension, if any.",
+                                  examples=["101"])
+    number: str | None = Field(default=None, description="Direct number (E.164), if any.",
+                               examples=["+74951000101"])
 
 
 class Ownership(BaseModel):
