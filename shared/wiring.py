@@ -45,4 +45,23 @@ class Dependencies:
     @classmethod
     def inject(cls) -> Any:
         """The default of a handler's parameter: `deps: Lookup = Lookup.inject()`."""
-        return Context(cls.context_key())
+        return _Installed(cls)
+
+
+class _Installed(Context):
+    """The handler's parameter resolved to the installed object. FastStream's own look-up by
+    name would not do: it reads a dotted key as a path of attributes (`services` ->
+    `.lookup` ...), and it leaves a missing value to the argument's validation, whose error
+    would reject the message as bad input."""
+
+    def __init__(self, deps: type[Dependencies]) -> None:
+        super().__init__(deps.context_key())
+        self.deps = deps
+
+    async def use(self, /, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        found = kwargs["context__"].get(self.deps.context_key())
+        if not isinstance(found, self.deps):
+            raise RuntimeError(f"no {self.deps.__name__} installed on the broker: "
+                               "the service's main.py builds it")
+        kwargs[self.param_name] = found
+        return kwargs

@@ -3,47 +3,35 @@ phone rings."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 
-from services.lookup.handlers import shopping_rules
-from services.lookup.policy import current_ownership, detect_shopping
-from services.lookup.repository import ClientBase
-from shared.events import CallerStatus, utcnow
-from shared.phones import normalise
-from shared.settings import LookupSettings
+from services.lookup import service
+from services.lookup.service import Lookup
 
 
-def caller_routes(broker: KafkaBroker, settings: LookupSettings) -> APIRouter:
+def caller_routes(broker: KafkaBroker) -> APIRouter:
     api = APIRouter()
 
     @api.get("/v1/callers/{phone}")
-    async def look_up_caller(phone: str) -> JSONResponse:
-        number = normalise(phone, settings.default_region)
-        if number.status in (CallerStatus.WITHHELD, CallerStatus.UNPARSEABLE):
+    async def look_up_caller(phone: str,
+                             deps: Lookup = Depends(Lookup.provider(broker))) -> JSONResponse:
+        view = await service.look_up_caller(deps, phone)
+        if view is None:
             return JSONResponse(
                 {"error": f"{phone!r} is not a phone number", "where": "phone"}, status_code=400
             )
-        clients: ClientBase = broker.context.get("clients")
-        record = await clients.find_caller(number.value)
+        record, ownership, shopping = view.caller, view.ownership, view.shopping
         if record.client is None:
             return JSONResponse(
-                {"known": False, "phone": number.value,
-                 "error": f"{number.value} is not in the client base"},
+                {"known": False, "phone": view.phone,
+                 "error": f"{view.phone} is not in the client base"},
                 status_code=404,
             )
-        now = utcnow()
-        ownership = current_ownership(record.ownership, now,
-                                      timedelta(days=settings.ownership_lapse_days))
-        # Without a call in progress only the history can tell: K employees within W.
-        shopping = detect_shopping(None, None, record.recent_contacts, now=now,
-                                   rules=shopping_rules(settings))
         return JSONResponse({
             "known": True,
-            "phone": number.value,
+            "phone": view.phone,
             "client": record.client.model_dump(mode="json"),
             "segment": record.client.segment.value,
             "owner": ({"employee_id": str(ownership.owner.employee_id),

@@ -6,26 +6,28 @@ from functools import partial
 
 from services.lookup.handlers import router
 from services.lookup.http import caller_routes
+from services.lookup.policy import LookupRules
 from services.lookup.repository import ClientBase
+from services.lookup.service import Lookup
 from shared.app import database, pool_ready, serve, service_app
-from shared.kafka import service_broker
+from shared.kafka import Publisher, service_broker
 from shared.settings import LookupSettings
 
 settings = LookupSettings()
 broker = service_broker(settings, "lookup")
 broker.include_router(router)
-broker.context.set_global("lookup_settings", settings)
 
 
 @asynccontextmanager
 async def resources() -> AsyncIterator[dict]:
     async with database(settings) as pool:
-        broker.context.set_global("clients", ClientBase(pool))
+        Lookup(clients=ClientBase(pool), publisher=Publisher(broker),
+               rules=LookupRules.from_settings(settings)).install(broker)
         yield {"database": partial(pool_ready, pool)}
 
 
 app = service_app("lookup", broker, resources)
-app.include_router(caller_routes(broker, settings))
+app.include_router(caller_routes(broker))
 
 if __name__ == "__main__":
     serve(app, settings)

@@ -6,9 +6,11 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from shared import business
 from shared.events import (CallEnriched, CallReceived, ClientRef, ContactRef, EmployeeRef,
                            LeadRef, Ownership, ShoppingAroundDetected, ShoppingRule,
                            derive_event_id)
+from shared.settings import LookupSettings
 
 
 @dataclass(frozen=True)
@@ -31,8 +33,27 @@ class CallerRecord:
 
 @dataclass(frozen=True)
 class ShoppingRules:
-    min_employees: int = 3  # K: this many different employees...
-    window: timedelta = timedelta(days=14)  # W: ...within this window
+    min_employees: int = business.SHOPPING_MIN_EMPLOYEES  # K: this many different employees...
+    window: timedelta = timedelta(days=business.SHOPPING_WINDOW_DAYS)  # W: ...within this window
+
+
+@dataclass(frozen=True)
+class LookupRules:
+    """What the lookup decides by: when an ownership lapses, when a client is shopping around,
+    and the region of a phone number written without its country code."""
+
+    ownership_lapse: timedelta = timedelta(days=business.OWNERSHIP_LAPSE_DAYS)
+    shopping: ShoppingRules = field(default_factory=ShoppingRules)
+    default_region: str = "RU"
+
+    @classmethod
+    def from_settings(cls, settings: LookupSettings) -> LookupRules:
+        return cls(
+            ownership_lapse=timedelta(days=settings.ownership_lapse_days),
+            shopping=ShoppingRules(min_employees=settings.shopping_min_employees,
+                                   window=timedelta(days=settings.shopping_window_days)),
+            default_region=settings.default_region,
+        )
 
 
 @dataclass(frozen=True)
@@ -46,7 +67,7 @@ def current_ownership(
     record: OwnershipRecord | None, now: datetime, lapse: timedelta
 ) -> Ownership | None:
     """An owner stays the owner while they have been in touch within the lapse time
-    (30 days by default); after that the client is free again."""
+    (`business.OWNERSHIP_LAPSE_DAYS` by default); after that the client is free again."""
     if record is None or now - record.last_activity_at > lapse:
         return None
     return Ownership(owner=record.owner, since=record.since,
@@ -92,8 +113,9 @@ def enrich(
     *,
     now: datetime,
     lapse: timedelta,
-    shopping: Shopping | None = None,
 ) -> CallEnriched:
+    """The call with what the client base says about the caller; shopping around is
+    detected afterwards, from the ownership found here."""
     ownership = current_ownership(caller.ownership, now, lapse)
     return CallEnriched(
         **call.model_dump(exclude={"event_id", "event_type", "occurred_at", "dialect"}),
@@ -103,8 +125,6 @@ def enrich(
         ownership=ownership,
         owner_head=caller.ownership.head if ownership and caller.ownership else None,
         dialed_employee=dialed_employee,
-        shopping_around=shopping is not None,
-        shopping_rules=shopping.rules if shopping else [],
         open_leads=caller.open_leads,
         recent_contacts=caller.recent_contacts,
     )

@@ -3,18 +3,20 @@ was refused."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
+from faststream.kafka import KafkaBroker
 
-from services.router.in_force import RulesInForce
+from services.router.service import Routing
 
 
-def rules_routes(rules: RulesInForce) -> APIRouter:
+def rules_routes(broker: KafkaBroker) -> APIRouter:
     routes = APIRouter(tags=["rules"])
 
     @routes.get("/v1/rules")
-    async def rules_in_force() -> dict[str, object]:
+    async def rules_in_force(deps: Routing = Depends(Routing.provider(broker))
+                             ) -> dict[str, object]:
         """The rules file, the version in force, and the last refused change (line, field,
         message of each problem) until the file is fixed."""
-        return rules.status()
+        return deps.rules.status()
 
     return routes

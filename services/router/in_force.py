@@ -17,6 +17,7 @@ from pathlib import Path
 from services.router.rules import (Problem, Rules, RulesError, load_rules, parse_rules,
                                    rules_version)
 from shared.events import utcnow
+from shared.settings import RouterSettings
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +30,25 @@ class Refusal:
 
 
 class RulesInForce:
-    def __init__(self, path: Path, rules: Rules, now: datetime) -> None:
+    def __init__(self, path: Path, rules: Rules, now: datetime, *,
+                 reload_seconds: float = 5.0) -> None:
         self.path = path
         self.current = rules
         self.loaded_at = now
+        self.reload_seconds = reload_seconds  # how often `watch` checks the file
         self.refused: Refusal | None = None
 
     @classmethod
-    def load(cls, path: Path) -> RulesInForce:
+    def load(cls, path: Path, *, reload_seconds: float = 5.0) -> RulesInForce:
         """The rules at start: a broken or missing file is an error (there is nothing to keep
         in force yet)."""
         rules = load_rules(path)
         log.info("routing rules %s loaded from %s", rules.version, path)
-        return cls(path, rules, utcnow())
+        return cls(path, rules, utcnow(), reload_seconds=reload_seconds)
+
+    @classmethod
+    def from_settings(cls, settings: RouterSettings) -> RulesInForce:
+        return cls.load(settings.rules_file, reload_seconds=settings.rules_reload_seconds)
 
     def refresh(self) -> bool:
         """Re-reads the file; True when new rules came into force."""
@@ -77,10 +84,10 @@ class RulesInForce:
         self.refused = Refusal(version, utcnow(), error)
         log.error("%s; the rules in force (%s) stay in force", error, self.current.version)
 
-    async def watch(self, interval: float) -> None:
-        """Refreshes every `interval` seconds until cancelled."""
+    async def watch(self) -> None:
+        """Refreshes every `reload_seconds` until cancelled."""
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(self.reload_seconds)
             try:
                 self.refresh()
             except Exception:  # a bug here must not stop the watching

@@ -11,25 +11,26 @@ from services.router.handlers import router
 from services.router.http import rules_routes
 from services.router.in_force import RulesInForce
 from services.router.rules import RulesError
+from services.router.service import Routing
 from shared.app import serve, service_app
-from shared.kafka import service_broker
+from shared.kafka import Publisher, service_broker
 from shared.settings import RouterSettings
 
 settings = RouterSettings()
 broker = service_broker(settings, "router")
 broker.include_router(router)
 try:
-    rules = RulesInForce.load(settings.rules_file)
+    rules = RulesInForce.from_settings(settings)
 except RulesError as error:  # nothing to route by: stop with the reason
     sys.exit(f"router: {error}")
-broker.context.set_global("router_rules", rules)
 
 
 @asynccontextmanager
 async def resources() -> AsyncIterator[dict]:
+    Routing(publisher=Publisher(broker), rules=rules).install(broker)
     logging.getLogger(__name__).info("routing rules %s in force, from %s",
                                      rules.current.version, rules.path)
-    watching = asyncio.create_task(rules.watch(settings.rules_reload_seconds))
+    watching = asyncio.create_task(rules.watch())
     try:
         yield {}
     finally:
@@ -39,7 +40,7 @@ async def resources() -> AsyncIterator[dict]:
 
 
 app = service_app("router", broker, resources)
-app.include_router(rules_routes(rules))
+app.include_router(rules_routes(broker))
 
 if __name__ == "__main__":
     serve(app, settings)

@@ -348,16 +348,16 @@ def load_rules(path: Path) -> Rules:
     return parse_rules(data, str(path))
 
 
-Path_ = tuple[str, ...]
+KeyPath = tuple[str, ...]  # the keys from the document's root: ("deal_size", "RUB", "large")
 
 
-def _lines(node: yaml.Node) -> tuple[dict[Path_, int], list[tuple[Path_, int]]]:
+def _lines(node: yaml.Node) -> tuple[dict[KeyPath, int], list[tuple[KeyPath, int]]]:
     """Line (1-based) of every key and item in the document, by its path; and the keys that
     appear twice in one mapping (YAML would silently keep the last)."""
-    lines: dict[Path_, int] = {(): node.start_mark.line + 1}
-    duplicates: list[tuple[Path_, int]] = []
+    lines: dict[KeyPath, int] = {(): node.start_mark.line + 1}
+    duplicates: list[tuple[KeyPath, int]] = []
 
-    def walk(current: yaml.Node, path: Path_) -> None:
+    def walk(current: yaml.Node, path: KeyPath) -> None:
         if isinstance(current, yaml.MappingNode):
             for key, value in current.value:
                 child = (*path, str(key.value))
@@ -375,7 +375,7 @@ def _lines(node: yaml.Node) -> tuple[dict[Path_, int], list[tuple[Path_, int]]]:
     return lines, duplicates
 
 
-def _problems(error: ValidationError, lines: dict[Path_, int]) -> list[Problem]:
+def _problems(error: ValidationError, lines: dict[KeyPath, int]) -> list[Problem]:
     problems, seen = [], set()
     for detail in error.errors():
         is_key = "[key]" in detail["loc"]

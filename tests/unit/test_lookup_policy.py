@@ -1,8 +1,11 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from services.lookup.policy import OwnershipRecord, current_ownership
+from services.lookup.policy import (LookupRules, OwnershipRecord, ShoppingRules,
+                                    current_ownership)
+from shared import business
 from shared.events import Department, EmployeeRef
+from shared.settings import LookupSettings
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 OWNER = EmployeeRef(employee_id=uuid.uuid4(), name="A", department=Department.CLIENT)
@@ -22,3 +25,19 @@ def test_ownership_lapses_after_the_lapse_time_without_activity():
 
 def test_no_record_no_owner():
     assert current_ownership(None, NOW, timedelta(days=30)) is None
+
+
+def test_the_rules_default_to_the_business_numbers():
+    rules = LookupRules()
+    assert rules.ownership_lapse == timedelta(days=business.OWNERSHIP_LAPSE_DAYS)
+    assert (rules.shopping.min_employees, rules.shopping.window) == (
+        business.SHOPPING_MIN_EMPLOYEES, timedelta(days=business.SHOPPING_WINDOW_DAYS))
+
+
+def test_the_rules_come_from_the_settings():
+    settings = LookupSettings(_env_file=None, ownership_lapse_days=7, shopping_min_employees=4,
+                              shopping_window_days=10, default_region="KZ")
+    assert LookupRules.from_settings(settings) == LookupRules(
+        ownership_lapse=timedelta(days=7),
+        shopping=ShoppingRules(min_employees=4, window=timedelta(days=10)),
+        default_region="KZ")

@@ -1,5 +1,6 @@
 """The router's handlers on FastStream's in-memory broker: the decision is published to
-calls.routed, and an invalid input goes to calls.rejected."""
+calls.routed, an invalid input goes to calls.rejected, and without its dependencies the
+router neither decides nor rejects."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from faststream.kafka import TestKafkaBroker
 
 from services.router.handlers import router
 from services.router.in_force import RulesInForce
-from shared import topics
+from services.router.service import Routing
+from shared import kafka, topics
 from shared.events import Category, utcnow
-from shared.kafka import make_broker
+from shared.kafka import Publisher, make_broker
 from shared.settings import KafkaSettings
 from tests.unit.router.factories import CLIENT, OPERATOR, enriched, qualified, rules
 
@@ -23,11 +25,12 @@ RULES = rules(departments={  # always on shift: the handlers use the real clock
     for name in ("client", "commercial")})
 
 
-@pytest.fixture
-def broker():
+def router_broker(*, installed: bool = True):
     broker = make_broker(KafkaSettings(), "router")
     broker.include_router(router)
-    broker.context.set_global("router_rules", RulesInForce(Path("x.yaml"), RULES, utcnow()))
+    if installed:
+        Routing(publisher=Publisher(broker),
+                rules=RulesInForce(Path("x.yaml"), RULES, utcnow())).install(broker)
     seen: dict[str, list[dict]] = {"routed": [], "rejected": []}
 
     @broker.subscriber(topics.CALLS_ROUTED.name)
@@ -40,6 +43,11 @@ def broker():
 
     broker.seen = seen
     return broker
+
+
+@pytest.fixture
+def broker():
+    return router_broker()
 
 
 async def test_a_ringing_call_is_routed(broker):
@@ -77,3 +85,13 @@ async def test_an_invalid_verdict_is_rejected_and_the_next_goes_through(broker):
     assert rejected["where"].split(".")[-1] == "category"
     assert rejected["reason"].startswith("Input should be 'commercial'")
     assert [r["call_id"] for r in broker.seen["routed"]] == ["pbx:good"]
+
+
+async def test_without_its_dependencies_a_call_is_neither_routed_nor_rejected(monkeypatch):
+    # The composition root's fault, not the input's: the message stays uncommitted.
+    monkeypatch.setattr(kafka, "REDELIVERY_PAUSE_SECONDS", 0)
+    broker = router_broker(installed=False)
+    async with TestKafkaBroker(broker) as br:
+        with pytest.raises(RuntimeError, match="no Routing installed"):
+            await br.publish(enriched(CLIENT, call_id="pbx:early"), topics.CALLS_ENRICHED.name)
+    assert broker.seen == {"routed": [], "rejected": []}

@@ -72,9 +72,9 @@ def test_at_start_a_broken_file_is_an_error(rules_file):
 
 
 async def test_watching_picks_up_a_change(rules_file):
-    in_force = RulesInForce.load(rules_file)
+    in_force = RulesInForce.load(rules_file, reload_seconds=0.01)
     first = in_force.current.version
-    watching = asyncio.create_task(in_force.watch(0.01))
+    watching = asyncio.create_task(in_force.watch())
     try:
         rules_file.write_text(DEFAULT + "\n# a reviewed copy\n")
         for _ in range(200):
