@@ -133,6 +133,30 @@ class IntakeSettings(ServiceSettings):
     signature_max_age_seconds: int = Field(
         default=300, ge=1, description="Signed requests older than this get 401."
     )
+    # Ring-time call control: `/v1/route/{dialect}` answers whom to dial while the call rings.
+    route_deadline_ms: int = Field(
+        default=800, ge=1,
+        description="How long a route request waits for the call's decision; past it the "
+        "answer is the fallback (the decision still lands on calls.routed).",
+    )
+    route_fallback_extension: str | None = Field(
+        default=None,
+        description="What a PBX dials when no decision came in time, or the decision names "
+        "no one to dial: the client department desk's extension.",
+    )
+    route_fallback_number: str | None = Field(
+        default=None,
+        description="The same for dialects that dial numbers (Twilio): the desk's number.",
+    )
+    dial: dict[str, str] = Field(
+        default_factory=dict,
+        description='How each dialect dials a target, as JSON dialect -> template over '
+        '{extension}, {number} (E.164) and {number_national}, e.g. {"asterisk": '
+        '"SIP/{extension}"}; unset dialects keep their defaults.',
+    )
+    zadarma_secret: SecretStr | None = Field(
+        default=None, description="Zadarma API secret, to check the webhooks' Signature."
+    )
 
 
 class LookupSettings(ServiceSettings):
