@@ -12,7 +12,9 @@ from shared.events import CallerStatus
 # Caller ids a PBX sends when the caller withholds the number.
 _WITHHELD = {"", "anonymous", "restricted", "private", "unknown", "unavailable", "withheld"}
 # Internal extensions of our own PBX: short digit strings.
-_EXTENSION = re.compile(r"^\d{2,6}$")
+# An internal extension: 2 to 6 digits (what the importer, the rules file and PBXs accept).
+EXTENSION_PATTERN = r"^\d{2,6}$"
+_EXTENSION = re.compile(EXTENSION_PATTERN)
 
 
 @dataclass(frozen=True)

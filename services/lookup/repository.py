@@ -34,9 +34,11 @@ WITH found AS (
 SELECT f.client_id, f.name, f.segment,
        o.employee_id AS owner_id, e.name AS owner_name, e.department AS owner_department,
        e.role AS owner_role, e.active AS owner_active, e.on_leave AS owner_on_leave,
+       e.extension AS owner_extension, e.direct_number AS owner_number,
        o.since, o.last_activity_at,
        (SELECT row_to_json(h) FROM (
-            SELECT employee_id, name, department, role, active, on_leave FROM employees
+            SELECT employee_id, name, department, role, active, on_leave, extension,
+                   direct_number AS number FROM employees
             WHERE department = e.department AND role = 'head'
             ORDER BY active DESC, on_leave ASC, email LIMIT 1) h) AS owner_head,
        (SELECT coalesce(json_agg(l ORDER BY l.created_at DESC), '[]')
@@ -54,7 +56,8 @@ LEFT JOIN employees e ON e.employee_id = o.employee_id
 """
 
 FIND_EMPLOYEE_BY_LINE = """
-SELECT employee_id, name, department, role, active, on_leave FROM employees
+SELECT employee_id, name, department, role, active, on_leave, extension,
+       direct_number AS number FROM employees
 WHERE extension = $1 OR direct_number = $1
 LIMIT 1
 """
@@ -107,6 +110,7 @@ class ClientBase:
                     employee_id=row["owner_id"], name=row["owner_name"],
                     department=row["owner_department"], role=row["owner_role"],
                     active=row["owner_active"], on_leave=row["owner_on_leave"],
+                    extension=row["owner_extension"], number=row["owner_number"],
                 ),
                 since=row["since"],
                 last_activity_at=row["last_activity_at"],

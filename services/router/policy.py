@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from services.router.rules import Rules
+from services.router.rules import Desk, Rules
 from shared.events import (CallEnriched, CallQualified, CallRouted, Category, ClientRef,
                            CompanySize, Department, Destination, EmployeeRef, Ownership, Segment,
                            SizeClass, Stage, derive_event_id)
@@ -247,6 +247,9 @@ def _routed(input_event_id: uuid.UUID, call_id: str, caller: str | None,
             client_id: uuid.UUID | None, client_name: str | None, decision: _Decision,
             rules: Rules, now: datetime, **stage_fields: object) -> CallRouted:
     employee = decision.employee
+    # Whom a PBX dials: the named employee's line, else the desk that takes the call.
+    line: EmployeeRef | Desk | None = employee or (
+        None if decision.employee_id else rules.desk_line(decision.destination))
     return CallRouted(
         event_id=derive_event_id(input_event_id, "routed"),
         occurred_at=now,
@@ -257,6 +260,8 @@ def _routed(input_event_id: uuid.UUID, call_id: str, caller: str | None,
         destination=decision.destination,
         employee_id=employee.employee_id if employee else decision.employee_id,
         employee_name=employee.name if employee else None,
+        extension=line.extension if line else None,
+        number=line.number if line else None,
         reasons=decision.reasons,
         rules_version=rules.version,
         rule_ids=decision.rule_ids,

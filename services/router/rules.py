@@ -25,6 +25,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       ValidationError, ValidationInfo, field_validator)
 
 from shared.events import Department, Destination, Segment
+from shared.phones import EXTENSION_PATTERN
 
 VERSION_LENGTH = 12
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -200,6 +201,12 @@ class Desk(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, description="How people call this desk.")
+    extension: str | None = Field(
+        default=None, pattern=EXTENSION_PATTERN,
+        description="The desk's internal extension: what a PBX dials for a call routed here.")
+    number: str | None = Field(
+        default=None, pattern=r"^\+[1-9]\d{5,14}$",
+        description="The desk's number in E.164 (+74951000000), for PBXs that dial numbers.")
 
 
 class Desks(BaseModel):
@@ -282,9 +289,13 @@ class Rules:
         return segment is not None and segment in self.file.segments
 
     def desk(self, destination: Destination) -> str:
+        return self.desk_line(destination).name
+
+    def desk_line(self, destination: Destination) -> Desk:
+        """The desk that takes a call routed to `destination` when no one person is named."""
         if destination is Destination.COMMERCIAL_DEPARTMENT:
-            return self.file.desks.commercial_department.name
-        return self.file.desks.client_department.name
+            return self.file.desks.commercial_department
+        return self.file.desks.client_department
 
 
 def rules_version(data: bytes) -> str:
