@@ -12,9 +12,14 @@ import asyncpg
 import uvicorn
 from fastapi import FastAPI, Response
 from faststream.kafka import KafkaBroker
+from prometheus_client import REGISTRY
 
-from shared import observability
 from shared.db import create_pool
+from shared.kafka import client_options
+from shared.observability.lag import ConsumerLag
+from shared.observability.logs import configure_logging
+from shared.observability.metrics import MetricsEndpoint, unwatch, watch_pool
+from shared.observability.tracing import configure_tracing, trace_requests
 from shared.settings import SERVICE_SETTINGS, KafkaSettings, ServiceSettings
 
 if TYPE_CHECKING:
@@ -26,11 +31,11 @@ ReadyCheck = Callable[[], Awaitable[bool]]
 @asynccontextmanager
 async def database(settings: ServiceSettings) -> AsyncIterator[asyncpg.Pool]:
     pool = await create_pool(settings.database)
-    gauge = observability.watch_pool(pool, service_name(settings))
+    gauge = watch_pool(pool, service_name(settings))
     try:
         yield pool
     finally:
-        observability.unwatch(gauge)
+        unwatch(gauge)
         await pool.close()
 
 
@@ -60,25 +65,26 @@ def service_app(
     """The service's ASGI app. `resources()` opens what the handlers need (and puts it in the
     broker's context) and yields the readiness checks; the broker starts after it."""
     checks: dict[str, ReadyCheck] = {}
-    lag = observability.ConsumerLag(broker, _kafka_settings(broker))
+    kafka = _kafka_settings(broker)
+    lag = ConsumerLag(broker, kafka.bootstrap, client_options(kafka))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with resources() as extra_checks:
             checks.update(extra_checks)
             await broker.start()
-            observability.REGISTRY.register(lag)
+            REGISTRY.register(lag)
             try:
                 yield
             finally:
-                observability.unwatch(lag)
+                unwatch(lag)
                 await lag.close()
                 await broker.stop()
 
     app = FastAPI(title=f"Switchboard {name}", lifespan=lifespan)
     app.state.service = name
-    app.add_middleware(observability.TraceRequests, tracer_provider=tracer_provider)
-    app.add_route("/metrics", observability.MetricsEndpoint(lag), include_in_schema=False)
+    trace_requests(app, tracer_provider)
+    app.add_route("/metrics", MetricsEndpoint(lag), include_in_schema=False)
 
     @app.get("/health/live", tags=["health"])
     async def live() -> dict[str, str]:
@@ -102,8 +108,8 @@ def _kafka_settings(broker: KafkaBroker) -> KafkaSettings:
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     name = getattr(app.state, "service", None) or service_name(settings)
-    observability.configure_logging(name, settings.log_level, settings.log_format)
-    tracing = observability.configure_tracing(name, settings.otlp_endpoint)
+    configure_logging(name, settings.log_level, settings.log_format)
+    tracing = configure_tracing(name, settings.otlp_endpoint)
     try:
         uvicorn.run(app, host=settings.host, port=settings.port,
                     log_level=settings.log_level.lower(), log_config=None)

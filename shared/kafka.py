@@ -27,9 +27,12 @@ from faststream.middlewares import AckPolicy
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from pydantic import ValidationError
 
-from shared import observability, topics
+from shared import topics
 from shared.errors import PermanentError, describe_validation_error
 from shared.events import CallRejected, Event, derive_event_id, truncate_payload, utcnow
+from shared.observability.logs import CallContext
+from shared.observability.metrics import EventCounters, prometheus_middleware
+from shared.observability.tracing import CarryTraceContext, telemetry_middleware
 from shared.settings import KafkaSettings, ServiceSettings
 from shared.tls import client_context
 
@@ -195,8 +198,8 @@ def make_broker(
     cost 7-8% of a service's CPU for nothing) and the context a message came with is passed
     on to what it causes. `message_log_level` is the level of FastStream's two lines per
     message ("Received", "Processed"): DEBUG keeps them out of an INFO log."""
-    tracing = (observability.telemetry_middleware(tracer_provider)
-               if spans or tracer_provider is not None else observability.CarryTraceContext)
+    tracing = (telemetry_middleware(tracer_provider)
+               if spans or tracer_provider is not None else CarryTraceContext)
     broker = KafkaBroker(
         settings.bootstrap,
         client_id=f"switchboard-{service}",
@@ -210,11 +213,11 @@ def make_broker(
         log_level=logging.getLevelName(message_log_level)
         if isinstance(message_log_level, str) else message_log_level,
         middlewares=(
-            observability.CallContext,
+            CallContext,
             tracing,
             rejection_middleware(service),
-            observability.prometheus_middleware(service),
-            observability.EventCounters,
+            prometheus_middleware(service),
+            EventCounters,
         ),
     )
     broker.context.set_global("kafka_settings", settings)  # for the lag of /metrics

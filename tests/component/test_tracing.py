@@ -26,7 +26,7 @@ from shared import topics
 from shared.app import service_app
 from shared.events import ClientRef, Department, EmployeeRef, Strategy
 from shared.kafka import make_broker
-from shared.observability import tracer_provider
+from shared.observability.tracing import tracer_provider
 from shared.settings import (
     IntakeSettings,
     KafkaSettings,

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from shared.observability import CALL_ID, CallContext, call_id_of, log_handler, mask_phones
+from shared.observability.logs import CALL_ID, CallContext, call_id_of, log_handler, mask_phones
 
 
 @pytest.fixture

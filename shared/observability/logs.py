@@ -1,0 +1,172 @@
+"""The log lines of a service: one JSON object per line (or text for a terminal), with the
+`call_id` of the message being processed and caller numbers masked."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import sys
+from typing import Any
+
+from faststream import BaseMiddleware
+from opentelemetry import trace
+from pythonjsonlogger.json import JsonFormatter
+
+from shared.observability.tracing import UNTRACED_PATHS
+
+# The call the current message is about; set for each message the service receives.
+CALL_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("call_id", default=None)
+
+
+def call_id_of(raw: bytes | None) -> str | None:
+    """The `call_id` of a JSON event; for a `generic` PBX event, `<pbx>:<call id>` as the
+    pipeline spells it."""
+    if not raw or not raw.lstrip().startswith(b"{"):
+        return None
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    call_id = data.get("call_id") if isinstance(data, dict) else None
+    if not isinstance(call_id, str):
+        return None
+    pbx = data.get("pbx")
+    if isinstance(pbx, str) and pbx and not call_id.startswith(f"{pbx}:") \
+            and "event_type" not in data:
+        return f"{pbx}:{call_id}"
+    return call_id
+
+
+class CallContext(BaseMiddleware):
+    """Puts the `call_id` of each received message where the log lines find it.
+
+    Set when the message arrives, before FastStream logs "Received", and left in place until
+    the next message arrives (which sets it again, to its own call or None), because
+    FastStream logs "Processed" after the middlewares exited.
+    """
+
+    async def on_receive(self) -> None:
+        CALL_ID.set(call_id_of(getattr(self.msg, "value", None)))
+
+
+class CallIdFilter(logging.Filter):
+    """Adds `call_id` (and the trace id) to the records written while a message about a call
+    is processed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "call_id", None) is None and (call_id := CALL_ID.get()):
+            record.call_id = call_id
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid and not hasattr(record, "trace_id"):
+            record.trace_id = format(span.trace_id, "032x")
+        return True
+
+
+# A phone number as people and PBXs write it: 7 to 15 digits, perhaps a leading +, spaces,
+# dashes, dots or parentheses between them; not part of a longer word, id, time or path.
+_PHONE = re.compile(r"(?<![\w+:./-])\+?\(?\d(?:[\s().-]{0,2}\d){6,14}(?![\w:/-])")
+
+
+def _mask(match: re.Match[str]) -> str:
+    text = match.group(0)
+    digits = re.sub(r"\D", "", text)
+    plus = text.startswith("+")
+    if not plus and len(digits) < 10:  # dates, amounts, offsets
+        return text
+    head = digits[: max(0, min(4, len(digits) - 7))]
+    return f"{'+' if plus else ''}{head}***{digits[-4:]}"
+
+
+def mask_phones(text: str) -> str:
+    """`+79161234567` -> `+7916***4567`: enough to tell calls apart, not to dial."""
+    return _PHONE.sub(_mask, text)
+
+
+class MaskPhonesFilter(logging.Filter):
+    """Masks caller numbers in the message (with its arguments filled in)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # bad arguments: logging reports it when formatting
+            return True
+        masked = mask_phones(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+class _Masking:
+    """Masks numbers in tracebacks too (a validation error quotes the input)."""
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 (logging's name)
+        return mask_phones(super().formatException(ei))  # type: ignore[misc]
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802
+        return mask_phones(super().formatStack(stack_info))  # type: ignore[misc]
+
+
+class JsonLines(_Masking, JsonFormatter):
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        return {"time": log_data.pop("time", None), **log_data}  # the time first, to read
+
+
+class TextLines(_Masking, logging.Formatter):
+    pass
+
+
+# Attributes of records that are not worth a JSON field.
+_NOT_FIELDS = ("color_message", "taskName")
+
+
+class QuietAccessLog(logging.Filter):
+    """Drops uvicorn's access lines for health checks and scrapes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (len(args) >= 3 and str(args[2]).startswith(UNTRACED_PATHS))
+
+
+def log_handler(service: str, fmt: str = "json", stream: Any = None) -> logging.Handler:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    if fmt == "json":
+        from pythonjsonlogger.core import RESERVED_ATTRS
+
+        handler.setFormatter(JsonLines(
+            ["levelname", "name", "message"],
+            rename_fields={"levelname": "level", "name": "logger"},
+            static_fields={"service": service},
+            reserved_attrs=[*RESERVED_ATTRS, *_NOT_FIELDS],
+            timestamp="time",  # ISO 8601 in UTC, to the microsecond
+        ))
+    else:
+        handler.setFormatter(TextLines(
+            f"%(asctime)s %(levelname)s {service} %(name)s [%(call_id)s]: %(message)s",
+            defaults={"call_id": "-"}))
+    handler.addFilter(CallIdFilter())
+    handler.addFilter(MaskPhonesFilter())
+    return handler
+
+
+def configure_logging(service: str, level: str = "INFO", fmt: str = "json",
+                      stream: Any = None) -> logging.Handler:
+    """Every log line of the process through one handler on the root logger: ours,
+    FastStream's, uvicorn's."""
+    handler = log_handler(service, fmt, stream)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # FastStream's own loggers print to stdout and stop there: send them to the root instead.
+    for name in ("faststream", "faststream.access", "faststream.access.kafka"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").addFilter(QuietAccessLog())
+    return handler
