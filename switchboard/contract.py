@@ -4,7 +4,7 @@ services, in one broker that is only documented, never started."""
 from faststream import FastStream
 
 from services.assignment.handlers import router as assignment
-from services.intake.dialects import GenericCallEvent
+from services.intake.generic import GenericCallEvent
 from services.intake.handlers import router as intake
 from services.lookup.handlers import router as lookup
 from services.router.handlers import router as routing

@@ -56,19 +56,21 @@ it is used as `started_at`, and as `occurred_at` of lifecycle events; else the t
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from services.intake.dialects import (
+from services.intake.pbx import (
     MAX_CALL_ID,
     MAX_NUMBER,
     Adapted,
     Ignored,
     VendorEvent,
+    by_lower_case_name,
     call_lifecycle,
     call_received,
+    parse_json_object,
 )
 from shared.events import CallerStatus, LifecyclePhase
 from shared.errors import PermanentError
@@ -111,38 +113,26 @@ def from_asterisk(raw: bytes, *, region: str, now: datetime, pbx: str) -> Adapte
         if event.text("Response"):
             return Ignored(DIALECT, "Response", "a reply to an AMI action, not an event")
         raise PermanentError("no Event: field; not an AMI event", where="Event", dialect=DIALECT)
-    adapter = _ADAPTERS.get(name.lower())
-    if adapter is None:
+    on_event = _ON_EVENT.get(name.lower())
+    if on_event is None:
         return Ignored(DIALECT, name, "not a call start, answer or hang-up")
-    return adapter(event, region=region, now=now, pbx=pbx)
+    return on_event(event, region=region, now=now, pbx=pbx)
 
 
 # --- parsing -------------------------------------------------------------------------------
 
 def parse_ami(raw: bytes) -> AmiEvent:
     text = raw.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
+    fields: Iterable[tuple[str, object]]
     if text.startswith(("{", "[")):
-        return AmiEvent(_json_fields(text))
-    return AmiEvent(_line_fields(text))
+        fields = parse_json_object(text, DIALECT, numbers_as_text=True).items()
+    else:
+        fields = _key_value_lines(text)
+    return AmiEvent(by_lower_case_name(fields))
 
 
-def _json_fields(text: str) -> dict[str, object]:
-    try:
-        # Numbers keep their text: Uniqueid 1527247326.556790 must not become a float.
-        data = json.loads(text, parse_int=str, parse_float=str)
-    except (ValueError, RecursionError) as e:
-        raise PermanentError(f"not JSON: {e}", dialect=DIALECT) from e
-    if not isinstance(data, dict):
-        raise PermanentError(f"expected a JSON object, got {type(data).__name__}",
-                             dialect=DIALECT)
-    fields: dict[str, object] = {}
-    for key, value in data.items():
-        fields.setdefault(key.lower(), value)
-    return fields
-
-
-def _line_fields(text: str) -> dict[str, str]:
-    fields: dict[str, str] = {}
+def _key_value_lines(text: str) -> list[tuple[str, object]]:
+    fields: list[tuple[str, object]] = []
     for number, line in enumerate(re.split(r"\r?\n", text), start=1):
         if not line.strip():
             raise PermanentError("several AMI events in one payload; send one per message",
@@ -151,7 +141,7 @@ def _line_fields(text: str) -> dict[str, str]:
         if not colon or not key.strip():
             raise PermanentError(f"line {number} is not `Key: Value`", where=f"line {number}",
                                  dialect=DIALECT)
-        fields.setdefault(key.strip().lower(), value.strip())
+        fields.append((key.strip(), value.strip()))
     return fields
 
 
@@ -247,8 +237,7 @@ def _lifecycle(event: AmiEvent, phase: LifecyclePhase, detail: str | None, *, no
                           dialect=DIALECT, detail=detail)
 
 
-
-_ADAPTERS = {
+_ON_EVENT = {
     "newchannel": _on_call_start,
     "dialbegin": _on_call_start,
     "newstate": _on_state_change,

@@ -45,19 +45,20 @@ Times: `Event-Date-Timestamp` (microseconds since the epoch) is `started_at` and
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from services.intake.dialects import (
+from services.intake.pbx import (
     MAX_CALL_ID,
     MAX_NUMBER,
     Adapted,
     Ignored,
     VendorEvent,
+    by_lower_case_name,
     call_lifecycle,
     call_received,
+    parse_json_object,
 )
 from shared.events import CallerStatus, CallLifecycle, LifecyclePhase
 from shared.errors import PermanentError
@@ -89,15 +90,15 @@ def from_freeswitch(raw: bytes, *, region: str, now: datetime, pbx: str) -> Adap
     if not name:
         raise PermanentError("no Event-Name: not a FreeSWITCH event", where="Event-Name",
                              dialect=DIALECT)
-    adapter = _ADAPTERS.get(name.upper())
-    if adapter is None:
+    on_event = _ON_EVENT.get(name.upper())
+    if on_event is None:
         return Ignored(DIALECT, name, "not a call start, answer or hang-up")
     call_id = _call_id(event, pbx)
     skipped = (_not_the_callers_leg(event, call_id)
                or _our_phone_dialing_out(event, region, call_id))
     if skipped:
         return Ignored(DIALECT, name, skipped)
-    return adapter(event, call_id, region=region, now=now, pbx=pbx)
+    return on_event(event, call_id, region=region, now=now, pbx=pbx)
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -107,17 +108,8 @@ def parse_event(raw: bytes) -> FsEvent:
     if not text.startswith(("{", "[")):
         raise PermanentError("not JSON: send FreeSWITCH events in JSON format (`event json`), "
                              "not plain text", dialect=DIALECT)
-    try:
-        data = json.loads(text, parse_int=str, parse_float=str)
-    except (ValueError, RecursionError) as e:
-        raise PermanentError(f"not JSON: {e}", dialect=DIALECT) from e
-    if not isinstance(data, dict):
-        raise PermanentError(f"expected a JSON object, got {type(data).__name__}",
-                             dialect=DIALECT)
-    headers: dict[str, object] = {}
-    for key, value in data.items():
-        headers.setdefault(key.lower(), value)
-    return FsEvent(headers)
+    headers = parse_json_object(text, DIALECT, numbers_as_text=True)
+    return FsEvent(by_lower_case_name(headers.items()))
 
 
 def _call_id(event: FsEvent, pbx: str) -> str:
@@ -214,8 +206,7 @@ def _lifecycle(event: FsEvent, call_id: str, phase: LifecyclePhase, detail: str 
                           dialect=DIALECT, detail=detail)
 
 
-
-_ADAPTERS = {
+_ON_EVENT = {
     "CHANNEL_CREATE": _on_create,
     "CHANNEL_ANSWER": _on_answer,
     "CHANNEL_HANGUP": _on_hangup,

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from enum import Enum
-
 import asyncpg
 
+from services.intake.service import Claim
 from shared.events import CallReceived
 
 # Whoever inserts the row publishes the call. Another replica holding a second event of the
@@ -28,13 +27,9 @@ PUBLISHED = "SELECT published_at IS NOT NULL FROM intake_calls WHERE call_id = $
 MARK_PUBLISHED = "UPDATE intake_calls SET published_at = now() WHERE call_id = $1"
 
 
-class Claim(Enum):
-    PUBLISH = "publish"  # ours to publish
-    DONE = "done"  # published already: a retry or a second start event of the call
-    BUSY = "busy"  # another replica is publishing it right now
-
-
 class AcceptedCalls:
+    """Implements `service.AcceptedCallsPort`."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 

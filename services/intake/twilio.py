@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl
 
-from services.intake.dialects import (
+from services.intake.pbx import (
     MAX_CALL_ID,
     MAX_NUMBER,
     Adapted,
@@ -61,7 +61,6 @@ CLIENT_PREFIX = "client:"
 
 ANSWERED_STATUSES = frozenset({"in-progress"})
 ENDED_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
-
 
 
 def from_twilio(raw: bytes, *, region: str, now: datetime, pbx: str) -> Adapted:
@@ -166,4 +165,3 @@ def _lifecycle(params: dict[str, str], call_id: str, phase: LifecyclePhase, deta
     return call_lifecycle(call_id=call_id, phase=phase,
                           occurred_at=_event_time(params, now, call_id), pbx=pbx,
                           dialect=DIALECT, detail=detail)
-

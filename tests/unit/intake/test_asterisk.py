@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.intake.asterisk import from_asterisk
-from services.intake.dialects import Ignored, call_received_id
+from services.intake.pbx import Ignored, call_received_id
 from shared.events import CallerStatus, CallLifecycle, CallReceived, LifecyclePhase
 from shared.errors import PermanentError
 

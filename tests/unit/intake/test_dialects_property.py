@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from services.intake.asterisk import from_asterisk
-from services.intake.dialects import Ignored, from_generic
 from services.intake.freeswitch import from_freeswitch
+from services.intake.generic import from_generic
+from services.intake.pbx import Ignored
 from services.intake.twilio import from_twilio
 from shared.events import CallLifecycle, CallReceived
 from shared.errors import PermanentError

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.intake.dialects import Ignored, call_received_id
+from services.intake.pbx import Ignored, call_received_id
 from services.intake.freeswitch import from_freeswitch
 from shared.events import CallerStatus, CallLifecycle, CallReceived, LifecyclePhase
 from shared.errors import PermanentError

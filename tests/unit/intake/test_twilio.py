@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from services.intake.dialects import Ignored, call_received_id
+from services.intake.pbx import Ignored, call_received_id
 from services.intake.twilio import WITHHELD_NUMBERS, from_twilio
 from shared.events import CallerStatus, CallLifecycle, CallReceived, LifecyclePhase
 from shared.errors import PermanentError
