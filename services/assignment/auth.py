@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from shared.events import Department, EmployeeRef
+from shared.events import Department, EmployeeRef, Role
 
 TOKEN_PREFIX = "sb_"
 
@@ -25,4 +25,5 @@ def token_hash(token: str) -> str:
 def may_work_the_inbox(employee: EmployeeRef) -> bool:
     """Only a head of the commercial department, still working here, acts on the head of
     sales' inbox; a negotiator (or the client department's head) does not."""
-    return employee.active and employee.role == "head" and employee.department == Department.COMMERCIAL
+    return (employee.active and employee.role == Role.HEAD
+            and employee.department == Department.COMMERCIAL)

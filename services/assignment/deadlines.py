@@ -1,6 +1,6 @@
 """The deadline task every replica runs in its lifespan: leads past their deadline in the
-head's inbox go to the strongest available negotiator, and decided leads whose announcement
-was lost in a crash are announced again.
+head's inbox go to the strongest available negotiator, and decided leads whose
+`leads.assigned` was lost in a crash are published again.
 
 The due times live in PostgreSQL, so a restart loses none; each due lead is claimed with
 `FOR UPDATE SKIP LOCKED`, so replicas polling at the same moment never decide one lead twice.
@@ -16,35 +16,35 @@ from datetime import timedelta
 
 from faststream.kafka import KafkaBroker
 
-from services.assignment.handlers import announce, publish_assigned
-from services.assignment.service import Leads
+from services.assignment import service
+from services.assignment.service import Assignment
 from shared.events import utcnow
 
 log = logging.getLogger(__name__)
 
 
-async def deadline_round(leads: Leads, relay_after: timedelta) -> int:
-    """One pass: distribute what is due, re-announce what is overdue; how many leads went."""
+async def deadline_round(deps: Assignment, relay_after: timedelta) -> int:
+    """One pass: distribute what is due, publish again what is overdue; how many leads went."""
     now = utcnow()
-    decided = await leads.distribute_due(now)
+    decided = await service.distribute_due(deps, now)
     for pending in decided:
         log.info("lead %s was past its deadline: %s takes it (%s, score %.4g)",
                  pending.lead_id, pending.employee_name, pending.strategy.value,
                  pending.score or 0)
-        await announce(leads, pending)
-    again = await leads.announce_overdue(now - relay_after, publish_assigned)
+        await service.publish_decided_lead(deps, pending)
+    again = await service.republish_overdue(deps, now - relay_after)
     if again:
         log.warning("announced %d decided leads again (their first announcement was lost)",
                     again)
     return len(decided)
 
 
-async def watch_deadlines(leads: Leads, broker: KafkaBroker, every: float,
+async def watch_deadlines(deps: Assignment, broker: KafkaBroker, every: float,
                           relay_after: timedelta, stop: asyncio.Event) -> None:
     while not stop.is_set():
         if broker.running:  # the broker starts after the resources: wait for it
             try:
-                await deadline_round(leads, relay_after)
+                await deadline_round(deps, relay_after)
             except Exception:
                 log.exception("deadline round failed; trying again in %.1fs", every)
         with contextlib.suppress(TimeoutError):
@@ -52,10 +52,10 @@ async def watch_deadlines(leads: Leads, broker: KafkaBroker, every: float,
 
 
 @contextlib.asynccontextmanager
-async def deadline_task(leads: Leads, broker: KafkaBroker, every: float,
+async def deadline_task(deps: Assignment, broker: KafkaBroker, every: float,
                         relay_after: timedelta) -> AsyncIterator[asyncio.Task]:
     stop = asyncio.Event()
-    task = asyncio.create_task(watch_deadlines(leads, broker, every, relay_after, stop),
+    task = asyncio.create_task(watch_deadlines(deps, broker, every, relay_after, stop),
                                name="assignment-deadlines")
     try:
         yield task

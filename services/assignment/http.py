@@ -21,10 +21,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, Field
 
+from services.assignment import service
 from services.assignment.auth import may_work_the_inbox
-from services.assignment.handlers import announce
 from services.assignment.policy import InboxLead, PendingLead, Refused
-from services.assignment.service import Leads
+from services.assignment.service import Assignment
 from shared.events import EmployeeRef, utcnow
 
 log = logging.getLogger(__name__)
@@ -78,16 +78,15 @@ def _decided(pending: PendingLead, announced: bool) -> dict:
 def inbox_routes(broker: KafkaBroker) -> APIRouter:
     api = APIRouter(tags=["inbox"])
     bearer = HTTPBearer(auto_error=False, description="A token from `switchboard token EMAIL`.")
-
-    def leads() -> Leads:
-        return broker.context.get("leads")
+    Deps = Annotated[Assignment, Depends(Assignment.provider(broker))]
 
     async def head_of_sales(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        deps: Deps,
     ) -> EmployeeRef:
         if credentials is None:
             raise Refused("unauthenticated", "a bearer token is required", "Authorization")
-        employee = await leads().authenticate(credentials.credentials)
+        employee = await service.authenticate(deps, credentials.credentials)
         if employee is None:
             raise Refused("unauthenticated", "the token is not valid", "Authorization")
         if not may_work_the_inbox(employee):
@@ -97,31 +96,32 @@ def inbox_routes(broker: KafkaBroker) -> APIRouter:
 
     Head = Annotated[EmployeeRef, Depends(head_of_sales)]
 
-    async def announced(pending: PendingLead) -> bool:
-        """The decision is committed; if Kafka is away now, the deadline task announces it
+    async def announced(deps: Assignment, pending: PendingLead) -> bool:
+        """The decision is committed; if Kafka is away now, the deadline task publishes it
         later (the same event)."""
         try:
-            await announce(leads(), pending)
+            await service.publish_decided_lead(deps, pending)
             return True
         except Exception:
             log.exception("lead %s decided, announcement postponed", pending.lead_id)
             return False
 
     @api.get("/v1/inbox")
-    async def list_inbox(head: Head) -> JSONResponse:
+    async def list_inbox(head: Head, deps: Deps) -> JSONResponse:
         now = utcnow()
-        items = [_inbox_item(lead, now) for lead in await leads().inbox()]
+        items = [_inbox_item(lead, now) for lead in await service.waiting_in_inbox(deps)]
         return JSONResponse({"count": len(items), "leads": items})
 
     @api.post("/v1/leads/{lead_id}/keep")
-    async def keep_lead(lead_id: uuid.UUID, head: Head) -> JSONResponse:
-        pending = await leads().keep(lead_id, head, utcnow())
-        return JSONResponse(_decided(pending, await announced(pending)))
+    async def keep_lead(lead_id: uuid.UUID, head: Head, deps: Deps) -> JSONResponse:
+        pending = await service.keep_inbox_lead(deps, lead_id, head, utcnow())
+        return JSONResponse(_decided(pending, await announced(deps, pending)))
 
     @api.post("/v1/leads/{lead_id}/assign")
-    async def assign_lead(lead_id: uuid.UUID, request: AssignRequest, head: Head) -> JSONResponse:
-        pending = await leads().assign(lead_id, request.employee_id, utcnow())
-        return JSONResponse(_decided(pending, await announced(pending)))
+    async def assign_lead(lead_id: uuid.UUID, request: AssignRequest, head: Head,
+                          deps: Deps) -> JSONResponse:
+        pending = await service.assign_inbox_lead(deps, lead_id, request.employee_id, utcnow())
+        return JSONResponse(_decided(pending, await announced(deps, pending)))
 
     return api
 

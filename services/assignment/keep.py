@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Literal
 
 from services.assignment.strength import Negotiator
+from shared import business
 
 KeepMode = Literal["threshold", "top_share", "off"]
 
@@ -26,7 +27,8 @@ KeepMode = Literal["threshold", "top_share", "off"]
 @dataclass(frozen=True)
 class KeepRules:
     mode: KeepMode = "threshold"
-    thresholds: Mapping[str, float] = field(default_factory=dict)  # currency -> deal value
+    thresholds: Mapping[str, float] = field(  # currency -> deal value
+        default_factory=lambda: dict(business.KEEP_THRESHOLDS))
     top_share: float = 0.1
     low_volume_per_hour: int = 5  # 0: the volume never decides
 

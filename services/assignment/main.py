@@ -10,9 +10,9 @@ from services.assignment.handlers import router
 from services.assignment.http import install_inbox
 from services.assignment.policy import AssignmentRules
 from services.assignment.repository import Repository
-from services.assignment.service import Leads
+from services.assignment.service import Assignment
 from shared.app import database, pool_ready, serve, service_app
-from shared.kafka import service_broker
+from shared.kafka import Publisher, service_broker
 from shared.settings import AssignmentSettings
 
 settings = AssignmentSettings()
@@ -23,10 +23,13 @@ broker.include_router(router)
 @asynccontextmanager
 async def resources() -> AsyncIterator[dict]:
     async with database(settings) as pool:
-        leads = Leads(Repository(pool), AssignmentRules.from_settings(settings),
-                      head_email=settings.head_email)
-        broker.context.set_global("leads", leads)
-        async with deadline_task(leads, broker, settings.deadline_poll_seconds,
+        deps = Assignment(
+            leads=Repository(pool),
+            publisher=Publisher(broker),
+            rules=AssignmentRules.from_settings(settings),
+            head_email=settings.head_email,
+        ).install(broker)
+        async with deadline_task(deps, broker, settings.deadline_poll_seconds,
                                  timedelta(seconds=settings.relay_after_seconds)):
             yield {"database": partial(pool_ready, pool)}
 

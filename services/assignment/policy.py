@@ -37,6 +37,7 @@ from services.assignment.strength import (
     expected_value,
     rank,
 )
+from shared import business
 from shared.events import (
     CallRouted,
     Department,
@@ -79,7 +80,7 @@ class AssignmentRules:
     retry: timedelta = timedelta(minutes=1)  # a due lead nobody could take is tried again
     prior_strength: float = 10.0
     runners_up: int = 3
-    ownership_lapse: timedelta = timedelta(days=30)
+    ownership_lapse: timedelta = timedelta(days=business.OWNERSHIP_LAPSE_DAYS)
     keep_window: timedelta = timedelta(days=30)  # top share: how far back "recent" goes
 
     @classmethod
@@ -184,11 +185,13 @@ def on_arrival(
                        market, rules.keep)
     if kept is None:
         return ToInbox(plan.at + rules.deadline)
-    return _head_keeps(kept, negotiators, department, plan.value, rules)
+    return _choice_of_keeping_head(kept, negotiators, department, plan.value, rules)
 
 
-def _head_keeps(kept: Kept, negotiators: Sequence[Negotiator], department: DepartmentRecord,
-                value: Decimal | None, rules: AssignmentRules) -> Choice:
+def _choice_of_keeping_head(kept: Kept, negotiators: Sequence[Negotiator],
+                            department: DepartmentRecord, value: Decimal | None,
+                            rules: AssignmentRules) -> Choice:
+    """The lead goes to the head who keeps it; the negotiators rank as runners-up."""
     p = chance(kept.head.record, department_average(department, rules.prior_strength),
                rules.prior_strength)
     others = rank(negotiators, department, value, rules.prior_strength)
@@ -283,7 +286,7 @@ def head_assigns(
                   "chosen by the head of sales")
 
 
-def head_keeps(
+def head_keeps_from_inbox(
     lead: InboxLead,
     head: Negotiator,
     negotiators: Sequence[Negotiator],
@@ -294,8 +297,20 @@ def head_keeps(
     if not head.available:
         raise Refused("conflict", f"{head.name} is at capacity ({head.load} of "
                       f"{head.capacity} leads)", "lead_id")
-    return _head_keeps(Kept(head, "kept by the head of sales"), negotiators, department,
-                       lead.value, rules)
+    return _choice_of_keeping_head(Kept(head, "kept by the head of sales"), negotiators,
+                                   department, lead.value, rules)
+
+
+# ------------------------------------------------------------------ the outcome
+
+
+@dataclass(frozen=True)
+class LeadToClose:
+    """A lead a closed deal names: its outcome counts in its assignee's record on its kind."""
+
+    lead_id: uuid.UUID
+    employee_id: uuid.UUID | None  # None: nobody had been given the lead
+    kind: Kind
 
 
 # ------------------------------------------------------------------ the announcement

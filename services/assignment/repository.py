@@ -14,18 +14,15 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 import asyncpg
 
-from services.assignment.policy import InboxLead, PendingLead
+from services.assignment.policy import InboxLead, LeadPlan, LeadToClose, PendingLead
 from services.assignment.strength import DepartmentRecord, Kind, Negotiator, Record
-from shared.events import CallRouted, Department, EmployeeRef, ScoredCandidate, Strategy
 from shared.errors import PermanentError
-
-__all__ = ["PendingLead", "Repository", "Tx", "issue_token"]
+from shared.events import CallRouted, Department, EmployeeRef, Role, ScoredCandidate, Strategy
 
 # pg_advisory_xact_lock keys: one per department whose loads an assignment reads.
 _DEPARTMENT_LOCKS = {Department.COMMERCIAL: 4242_0004_01, Department.CLIENT: 4242_0004_02}
@@ -250,20 +247,7 @@ def _employee(row: asyncpg.Record) -> EmployeeRef:
     return EmployeeRef.model_validate(dict(row))
 
 
-@dataclass(frozen=True)
-class NewLead:
-    """What the lead row of a routed call holds before anyone is chosen."""
-
-    lead_id: uuid.UUID
-    department: Department
-    kind: Kind
-    value: Decimal | None
-    currency: str | None
-    expected_value: float | None
-    at: datetime
-
-
-class Tx:
+class RepositoryTransaction:
     """The queries of one transaction on one connection."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:
@@ -285,11 +269,12 @@ class Tx:
         row = await self.conn.fetchrow(EMPLOYEE, employee_id)
         return _employee(row) if row else None
 
-    async def candidates(self, department: Department, roles: Sequence[str], kind: Kind, *,
+    async def candidates(self, department: Department, roles: Sequence[Role], kind: Kind, *,
                          email: str | None = None,
                          including: uuid.UUID | None = None) -> list[Negotiator]:
         rows = await self.conn.fetch(CANDIDATES, department.value, kind.segment,
-                                     kind.size_class, list(roles), email, including)
+                                     kind.size_class, [role.value for role in roles], email,
+                                     including)
         return [Negotiator(employee_id=r["employee_id"], name=r["name"], email=r["email"],
                            load=r["load"], capacity=r["capacity"], active=r["active"],
                            on_leave=r["on_leave"], record=Record(r["won"], r["lost"]))
@@ -311,14 +296,15 @@ class Tx:
         rows = await self.conn.fetch(RECENT_EXPECTED_VALUES, currency, since, lead_id)
         return [r["expected_value"] for r in rows]
 
-    async def create_lead(self, routed: CallRouted, lead: NewLead) -> bool:
+    async def create_lead(self, routed: CallRouted, plan: LeadPlan, department: Department,
+                          expected_value: float | None = None) -> bool:
         """The lead of the call, once per call; False when the call has one already (a later
         stage), which then only fills in what the lead lacks."""
         created = await self.conn.fetchval(
-            CREATE_LEAD, lead.lead_id, routed.call_id, routed.client_id, lead.department.value,
+            CREATE_LEAD, plan.lead_id, routed.call_id, routed.client_id, department.value,
             routed.destination.value, routed.stage.value, routed.segment and routed.segment.value,
-            routed.size_class and routed.size_class.value, lead.value, lead.currency,
-            routed.caller, routed.client_name, lead.expected_value, lead.at,
+            routed.size_class and routed.size_class.value, plan.value, plan.currency,
+            routed.caller, routed.client_name, expected_value, plan.at,
         )
         if created is None:
             await self.conn.execute(
@@ -374,8 +360,12 @@ class Tx:
     async def mark_published(self, lead_id: uuid.UUID) -> None:
         await self.conn.execute(MARK_PUBLISHED, lead_id)
 
-    async def lead_for_outcome(self, lead_id: uuid.UUID) -> asyncpg.Record | None:
-        return await self.conn.fetchrow(LEAD_FOR_OUTCOME, lead_id)
+    async def lead_to_close(self, lead_id: uuid.UUID) -> LeadToClose | None:
+        row = await self.conn.fetchrow(LEAD_FOR_OUTCOME, lead_id)
+        if row is None:
+            return None
+        return LeadToClose(row["lead_id"], row["employee_id"],
+                           Kind.of(row["segment"], row["size_class"]))
 
     async def record_outcome(self, lead_id: uuid.UUID, event_id: uuid.UUID,
                              employee_id: uuid.UUID, kind: Kind, outcome: str,
@@ -397,15 +387,17 @@ class Tx:
 
 
 class Repository:
+    """The lead store of the assignment (`service.LeadStore`) in PostgreSQL."""
+
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
+    async def transaction(self) -> AsyncIterator[RepositoryTransaction]:
         async with self.pool.acquire() as conn:
             try:
                 async with conn.transaction():
-                    yield Tx(conn)
+                    yield RepositoryTransaction(conn)
             except asyncpg.ForeignKeyViolationError as error:
                 # An event naming a client or employee the client base does not know can
                 # never be processed: it goes to calls.rejected.

@@ -1,5 +1,5 @@
-"""How likely each negotiator is to close a lead of a given kind, and who is the strongest
-available: pure functions, no I/O.
+"""How likely each negotiator is to close a lead of a given kind, and how the available ones
+rank: pure functions, no I/O.
 
 The estimate is the mean of a Beta posterior. A negotiator's won and lost leads of this kind
 (segment and size class) are added to a prior worth `strength` outcomes centred on the
@@ -11,7 +11,7 @@ newcomer starts at the department's average.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -121,14 +121,3 @@ def rank(
                                str(s.negotiator.employee_id)))
     return scored
 
-
-def strongest(
-    negotiators: Sequence[Negotiator],
-    department: DepartmentRecord,
-    value: Decimal | float | None,
-    strength: float,
-) -> Scored | None:
-    """The available negotiator with the highest expected value, or None when nobody can take
-    the lead."""
-    ranked = rank(negotiators, department, value, strength)
-    return ranked[0] if ranked else None

@@ -19,7 +19,7 @@ from services.assignment.policy import (
     choose_operator,
     distribute,
     head_assigns,
-    head_keeps,
+    head_keeps_from_inbox,
     head_may_act,
     on_arrival,
 )
@@ -132,10 +132,11 @@ def test_the_head_acts_only_before_the_deadline_and_while_the_lead_waits():
 
 
 def test_the_head_keeps_only_under_capacity():
-    kept = head_keeps(inbox_lead(), person("olga", 30, 10), [person("a")], DEPARTMENT, RULES)
+    kept = head_keeps_from_inbox(inbox_lead(), person("olga", 30, 10), [person("a")],
+                                 DEPARTMENT, RULES)
     assert kept.strategy is Strategy.HEAD_KEPT
     with pytest.raises(Refused) as full:
-        head_keeps(inbox_lead(), person("olga", load=3), [], DEPARTMENT, RULES)
+        head_keeps_from_inbox(inbox_lead(), person("olga", load=3), [], DEPARTMENT, RULES)
     assert full.value.kind == "conflict" and "capacity" in full.value.reason
 
 

@@ -1,0 +1,137 @@
+"""The use cases on in-memory ports: a decided lead is published once and marked published,
+a lost publication is repeated with the same event, the inbox's deadline and the head's
+actions, outcomes counted once."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from services.assignment import service
+from services.assignment.keep import KeepRules
+from services.assignment.policy import AssignmentRules, Refused, lead_id_for
+from services.assignment.service import Assignment
+from shared import topics
+from shared.events import (
+    CallRouted,
+    DealClosed,
+    Department,
+    Destination,
+    EmployeeRef,
+    LeadAssigned,
+    Role,
+    Segment,
+    SizeClass,
+    Stage,
+    Strategy,
+)
+from tests.unit.assignment.fakes import InMemoryLeads, RecordingPublisher, Staff
+
+NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+RULES = AssignmentRules(keep=KeepRules(mode="threshold", thresholds={"RUB": 10_000_000},
+                                       low_volume_per_hour=0),
+                        deadline=timedelta(minutes=10))
+
+
+def staff(name, department=Department.COMMERCIAL, role=Role.AGENT, capacity=5) -> Staff:
+    ref = EmployeeRef(employee_id=uuid.uuid5(uuid.NAMESPACE_DNS, name), name=name,
+                      department=department, role=role)
+    return Staff(ref, capacity=capacity, email=f"{name}@x")
+
+
+OLGA, ANNA = staff("olga", role=Role.HEAD), staff("anna")
+
+
+def wired(*people: Staff) -> tuple[Assignment, InMemoryLeads, RecordingPublisher]:
+    leads, publisher = InMemoryLeads(people), RecordingPublisher()
+    return Assignment(leads=leads, publisher=publisher, rules=RULES), leads, publisher
+
+
+def routed(destination=Destination.COMMERCIAL_DEPARTMENT, *, employee_id=None, value=None,
+           client_id=None, call_id="p:1") -> CallRouted:
+    return CallRouted(event_id=uuid.uuid4(), occurred_at=NOW, call_id=call_id, caller=None,
+                      client_id=client_id, destination=destination, employee_id=employee_id,
+                      reasons=["r"], stage=Stage.QUALIFIED, segment=Segment.LARGE_CORPORATE,
+                      size_class=SizeClass.LARGE,
+                      deal_value=Decimal(value) if value is not None else None,
+                      currency="RUB" if value is not None else None)
+
+
+async def test_the_owners_lead_is_published_once_and_marked_published():
+    deps, leads, publisher = wired(ANNA)
+    client = uuid.uuid4()
+    call = routed(Destination.OWNER, employee_id=ANNA.ref.employee_id, client_id=client)
+    await service.assign_routed_call(deps, call, now=NOW)
+    await service.assign_routed_call(deps, call, now=NOW)  # a redelivery
+    [(topic, event, key)] = publisher.sent
+    assert topic is topics.LEADS_ASSIGNED and isinstance(event, LeadAssigned)
+    assert event.employee_id == ANNA.ref.employee_id and event.strategy is Strategy.OWNER
+    assert key == str(client).encode()
+    assert leads.published == {lead_id_for("p:1")}
+    assert leads.owners[client][0] == ANNA.ref.employee_id
+
+
+async def test_a_lost_publication_is_repeated_with_the_same_event():
+    deps, leads, publisher = wired(ANNA)
+    call = routed(Destination.OWNER, employee_id=ANNA.ref.employee_id)
+    publisher.fail = True
+    with pytest.raises(ConnectionError):
+        await service.assign_routed_call(deps, call, now=NOW)
+    assert leads.published == set()
+    publisher.fail = False
+    assert await service.republish_overdue(deps, NOW + timedelta(seconds=10)) == 1
+    [(_, event, _)] = publisher.sent
+    assert event.lead_id == lead_id_for("p:1") and event.occurred_at == NOW
+    assert leads.published == {event.lead_id}
+    assert await service.republish_overdue(deps, NOW + timedelta(seconds=20)) == 0
+
+
+async def test_a_lucrative_lead_is_kept_by_the_head_at_once():
+    deps, leads, publisher = wired(OLGA, ANNA)
+    await service.assign_routed_call(deps, routed(value=50_000_000), now=NOW)
+    [(_, event, _)] = publisher.sent
+    assert event.employee_id == OLGA.ref.employee_id and event.strategy is Strategy.HEAD_KEPT
+
+
+async def test_past_the_deadline_an_inbox_lead_goes_to_a_negotiator():
+    deps, leads, publisher = wired(OLGA, ANNA)
+    await service.assign_routed_call(deps, routed(value=1_000_000), now=NOW)
+    assert publisher.sent == []
+    assert [lead.lead_id for lead in await service.waiting_in_inbox(deps)] == [
+        lead_id_for("p:1")]
+    assert await service.distribute_due(deps, NOW + timedelta(minutes=9)) == []
+    [pending] = await service.distribute_due(deps, NOW + timedelta(minutes=10))
+    assert pending.employee_id == ANNA.ref.employee_id
+    assert pending.strategy is Strategy.STRONGEST_AVAILABLE
+    await service.publish_decided_lead(deps, pending)
+    assert leads.published == {pending.lead_id}
+    assert await service.waiting_in_inbox(deps) == []
+
+
+async def test_the_head_keeps_or_passes_an_inbox_lead_before_the_deadline():
+    deps, leads, publisher = wired(OLGA, ANNA)
+    await service.assign_routed_call(deps, routed(value=1_000_000, call_id="p:1"), now=NOW)
+    await service.assign_routed_call(deps, routed(value=1_000_000, call_id="p:2"), now=NOW)
+    kept = await service.keep_inbox_lead(deps, lead_id_for("p:1"), OLGA.ref, NOW)
+    assert kept.employee_id == OLGA.ref.employee_id and kept.strategy is Strategy.HEAD_KEPT
+    with pytest.raises(Refused) as stranger:
+        await service.assign_inbox_lead(deps, lead_id_for("p:2"), uuid.uuid4(), NOW)
+    assert stranger.value.kind == "invalid"
+    passed = await service.assign_inbox_lead(deps, lead_id_for("p:2"), ANNA.ref.employee_id,
+                                             NOW)
+    assert passed.strategy is Strategy.HEAD_ASSIGNED
+    with pytest.raises(Refused) as again:
+        await service.keep_inbox_lead(deps, lead_id_for("p:2"), OLGA.ref, NOW)
+    assert again.value.kind == "conflict"
+
+
+async def test_an_outcome_counts_once():
+    deps, leads, _ = wired(ANNA)
+    await service.assign_routed_call(
+        deps, routed(Destination.OWNER, employee_id=ANNA.ref.employee_id), now=NOW)
+    deal = DealClosed(event_id=uuid.uuid4(), occurred_at=NOW, call_id="p:1",
+                      lead_id=lead_id_for("p:1"), outcome="won")
+    assert await service.count_outcome(deps, deal) is True
+    assert await service.count_outcome(deps, deal) is False
+    assert leads.leads[lead_id_for("p:1")].status == "won"
