@@ -145,13 +145,20 @@ class SeededClient:
 
 
 async def seed_employee(conn: asyncpg.Connection, *, department: str = "commercial",
-                        role: str = "agent", name: str | None = None) -> uuid.UUID:
-    employee_id = uuid.uuid4()
+                        role: str = "agent", name: str | None = None,
+                        employee_id: uuid.UUID | None = None, email: str | None = None,
+                        domain: str = "test.example", capacity: int | None = None,
+                        on_leave: bool = False, extension: str | None = None,
+                        number: str | None = None) -> uuid.UUID:
+    """One employee in the client base (the only place tests write employees)."""
+    employee_id = employee_id or uuid.uuid4()
     await conn.execute(
-        """INSERT INTO employees (employee_id, email, name, department, role)
-           VALUES ($1, $2, $3, $4, $5)""",
-        employee_id, f"{employee_id.hex}@test.example", name or f"Agent {employee_id.hex[:6]}",
-        department, role,
+        """INSERT INTO employees (employee_id, email, name, department, role, capacity, on_leave,
+                                  extension, direct_number)
+           VALUES ($1, $2, $3, $4, $5, coalesce($6, 10), $7, $8, $9)""",
+        employee_id, email or f"{employee_id.hex}@{domain}",
+        name or f"Agent {employee_id.hex[:6]}", department, role, capacity,
+        on_leave, extension, number,
     )
     return employee_id
 

@@ -11,14 +11,15 @@ import pytest
 from faststream.kafka import TestKafkaBroker
 
 from services.assignment.policy import lead_id_for
-from services.assignment.repository import PendingLead
-from services.intake.repository import Claim
 from services.lookup.policy import CallerRecord, OwnershipRecord
 from shared import topics
 from shared.events import ClientRef, Department, EmployeeRef, Strategy
 from shared.kafka import make_broker
 from shared.settings import KafkaSettings
 from tests.component.wiring import wire_pipeline
+from tests.fakes.assignment import InMemoryLeads, Staff
+from tests.fakes.intake import FakeAcceptedCalls
+from tests.fakes.lookup import FakeClientBase
 from tests.conftest import RULES_ALWAYS_OPEN
 
 NOW = datetime.now(UTC)
@@ -27,55 +28,9 @@ OWNER = EmployeeRef(employee_id=uuid.uuid4(), name="Anna Ivanova",
                     department=Department.COMMERCIAL)
 
 
-class FakeClientBase:
-    def __init__(self, known: dict[str, CallerRecord]) -> None:
-        self.known = known
-
-        self.contacts: dict[str, uuid.UUID] = {}
-
-    async def find_caller(self, number, call_id=""):
-        return self.known.get(number, CallerRecord())
-
-    async def find_employee_by_line(self, dialed):
-        return None
-
-    async def heads_of_sales(self):
-        return []
-
-    async def record_contact(self, call_id, client_id, employee_id, caller, dialed, at):
-        self.contacts.setdefault(call_id, client_id)
-
-
-class FakeLeads:
-    def __init__(self) -> None:
-        self.decisions: dict[str, object] = {}
-        self.published: set[uuid.UUID] = set()
-
-    async def record(self, routed, plan):
-        self.decisions.setdefault(routed.call_id, routed)
-        if plan is None or plan.lead_id in self.published:
-            return None
-        return PendingLead(plan.lead_id, routed.client_id, plan.employee_id, "Anna Ivanova",
-                           Department.COMMERCIAL, plan.strategy)
-
-    async def mark_published(self, lead_id):
-        self.published.add(lead_id)
-
-
-class FakeAcceptedCalls:
-    def __init__(self) -> None:
-        self.published: set[str] = set()
-
-    async def claim(self, call):
-        return Claim.DONE if call.call_id in self.published else Claim.PUBLISH
-
-    async def mark_published(self, call):
-        self.published.add(call.call_id)
-
-
 @pytest.fixture
 def pipeline():
-    leads = FakeLeads()
+    leads = InMemoryLeads([Staff(OWNER)])
     owned = CallerRecord(CLIENT, OwnershipRecord(OWNER, NOW, NOW))
     broker = wire_pipeline(make_broker(KafkaSettings(), "component"), calls=FakeAcceptedCalls(),
                            clients=FakeClientBase({"+79161234567": owned}), leads=leads,

@@ -9,7 +9,6 @@ import json
 import threading
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,13 +17,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from services.assignment.policy import PendingLead
 from services.intake.http import pbx_routes
-from services.intake.repository import Claim
 from services.lookup.policy import CallerRecord, OwnershipRecord
 from shared import topics
 from shared.app import service_app
-from shared.events import ClientRef, Department, EmployeeRef, Strategy
+from shared.events import ClientRef, Department, EmployeeRef
 from shared.kafka import make_broker
 from shared.observability.tracing import tracer_provider
 from shared.settings import (
@@ -33,9 +30,12 @@ from shared.settings import (
     RouterSettings,
 )
 from tests.component.wiring import wire_pipeline
+from tests.fakes.assignment import InMemoryLeads, Staff
+from tests.fakes.intake import FakeAcceptedCalls
+from tests.fakes.lookup import FakeClientBase
+from tests.conftest import RULES_ALWAYS_OPEN
 from tests.support import signed
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime.now(UTC)
 CALLER = "+79161234567"
 CLIENT = ClientRef(client_id=uuid.uuid4(), name="Romashka LLC", segment="corporate")
@@ -45,43 +45,6 @@ INTAKE = IntakeSettings(_env_file=None, connectors={"office-1": "office-secret"}
 # The topic each service consumes: its handler's span is "<topic> process".
 CONSUMED = {"intake": topics.PBX_EVENTS.name, "lookup": topics.CALLS_RECEIVED.name,
             "router": topics.CALLS_ENRICHED.name, "assignment": topics.CALLS_ROUTED.name}
-
-
-class FakeAcceptedCalls:
-    async def claim(self, call):
-        return Claim.PUBLISH
-
-    async def mark_published(self, call):
-        pass
-
-
-class FakeClientBase:
-    async def find_caller(self, number, call_id=""):
-        if number == CALLER:
-            return CallerRecord(CLIENT, OwnershipRecord(OWNER, NOW, NOW))
-        return CallerRecord()
-
-    async def find_employee_by_line(self, dialed):
-        return None
-
-    async def heads_of_sales(self):
-        return []
-
-    async def record_contact(self, *args):
-        pass
-
-
-class FakeLeads:
-    """Every routed call is a lead for the owner."""
-
-    async def record(self, routed, plan):
-        return PendingLead(lead_id=uuid.uuid4(), client_id=routed.client_id,
-                           employee_id=OWNER.employee_id, employee_name=OWNER.name,
-                           department=Department.COMMERCIAL, strategy=Strategy.OWNER,
-                           call_id=routed.call_id)
-
-    async def mark_published(self, lead_id):
-        pass
 
 
 @pytest.fixture
@@ -101,8 +64,11 @@ def pipeline(spans):
 
 def wired(broker):
     return wire_pipeline(
-        broker, calls=FakeAcceptedCalls(), clients=FakeClientBase(), leads=FakeLeads(),
-        rules_file=ROOT / RouterSettings.model_fields["rules_file"].default,
+        broker, calls=FakeAcceptedCalls(),
+        clients=FakeClientBase({CALLER: CallerRecord(CLIENT, OwnershipRecord(OWNER, NOW, NOW))}),
+        leads=InMemoryLeads([Staff(OWNER)]),
+        # Always on shift: every call of the owned caller is the owner's lead.
+        rules_file=RULES_ALWAYS_OPEN,
         intake_settings=INTAKE)
 
 
@@ -169,7 +135,7 @@ async def test_a_webhook_starts_the_trace_of_its_call(pipeline, spans):
         yield {}
 
     app = service_app("intake", pipeline, no_resources, tracer_provider=provider)
-    app.include_router(pbx_routes(pipeline, INTAKE))
+    app.include_router(pbx_routes(pipeline))
     payload = pbx_event("t4")
     # A connector that traces too sends its own context: the call joins its trace
     parent_trace = "4bf92f3577b34da6a3ce929d0e0e4736"

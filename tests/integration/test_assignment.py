@@ -37,7 +37,8 @@ from shared.kafka import group_id
 from switchboard.devstack import ServiceProcess, Services
 from switchboard.token import token_command
 from tests.conftest import Endpoints
-from tests.support import TopicWatch, about, body, random_id, seed_client, wait_committed
+from tests.support import (TopicWatch, about, body, random_id, seed_client, seed_employee,
+                           wait_committed)
 
 pytestmark = pytest.mark.integration
 
@@ -83,12 +84,9 @@ class World:
         employee_id = uuid.uuid4()
         conn = await self.connect()
         try:
-            await conn.execute(
-                """INSERT INTO employees (employee_id, email, name, department, role, capacity,
-                                          on_leave)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-                employee_id, f"{employee_id.hex}@{DOMAIN}", f"{role} {employee_id.hex[:6]}",
-                department, role, capacity, on_leave)
+            await seed_employee(conn, employee_id=employee_id, domain=DOMAIN,
+                                name=f"{role} {employee_id.hex[:6]}", department=department,
+                                role=role, capacity=capacity, on_leave=on_leave)
             if won or lost:
                 await conn.execute(
                     """INSERT INTO negotiator_records (employee_id, segment, size_class, won,
@@ -199,10 +197,8 @@ async def world(infra: Endpoints, services: Services,
                            f"%@{DOMAIN}")
         head_id = uuid.uuid4()
         head_email = f"head.{head_id.hex}@{DOMAIN}"
-        await conn.execute(
-            """INSERT INTO employees (employee_id, email, name, department, role, capacity)
-               VALUES ($1, $2, 'Olga Sokolova', 'commercial', 'head', 5)""",
-            head_id, head_email)
+        await seed_employee(conn, employee_id=head_id, email=head_email, name="Olga Sokolova",
+                            role="head", capacity=5)
     finally:
         await conn.close()
     extra = {

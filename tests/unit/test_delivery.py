@@ -1,11 +1,20 @@
-"""At-least-once: every consumer of every service commits only after its handler succeeded."""
+"""At-least-once: every consumer of every service commits only after its handler succeeded.
 
+FastStream 0.7 fixes a subscriber's auto-commit when the subscriber is declared, so the
+policy must be on the router the handlers are declared on (`shared.kafka.service_router`),
+not only on the broker. What that router does on a real broker is tested in
+tests/integration/test_delivery.py; here: every service declares on it, and nothing else."""
+
+import ast
 import importlib
+from pathlib import Path
 
 import pytest
 from faststream.middlewares import AckPolicy
 
 from switchboard.devstack import SERVICES
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -15,6 +24,20 @@ def test_every_subscriber_commits_after_success(service):
     assert subscribers, f"{service} consumes nothing"
     for subscriber in subscribers:
         assert subscriber.ack_policy is AckPolicy.NACK_ON_ERROR, subscriber
-        # Fixed when the subscriber is declared: a broker-level policy alone leaves it on.
-        assert subscriber._connection_args["enable_auto_commit"] is False, subscriber
         assert subscriber.group_id == f"switchboard-{service}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_handler_is_declared_on_the_service_router(service):
+    tree = ast.parse((ROOT / "services" / service / "handlers.py").read_text())
+    routers = {target.id for node in ast.walk(tree) if isinstance(node, ast.Assign)
+               and isinstance(node.value, ast.Call)
+               and getattr(node.value.func, "id", None) == "service_router"
+               for target in node.targets if isinstance(target, ast.Name)}
+    declared = {decorator.func.value.id for node in ast.walk(tree)
+                if isinstance(node, ast.AsyncFunctionDef) for decorator in node.decorator_list
+                if isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute)
+                and decorator.func.attr == "subscriber"
+                and isinstance(decorator.func.value, ast.Name)}
+    assert declared, f"{service} declares no subscriber in handlers.py"
+    assert declared <= routers, f"{service} declares on {declared - routers}, not service_router()"

@@ -26,7 +26,7 @@ from shared.events import (
     Stage,
     Strategy,
 )
-from tests.unit.assignment.fakes import InMemoryLeads, RecordingPublisher, Staff
+from tests.fakes.assignment import InMemoryLeads, RecordingPublisher, Staff
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 RULES = AssignmentRules(keep=KeepRules(mode="threshold", thresholds={"RUB": 10_000_000},

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
+from services.assignment.service import LeadStore, LeadTransaction
 from services.assignment.policy import InboxLead, LeadPlan, LeadToClose, PendingLead
 from services.assignment.strength import DepartmentRecord, Kind, Negotiator, Record
 from shared import topics
@@ -58,7 +59,7 @@ class StoredLead:
     status: str = "open"
 
 
-class InMemoryLeads:
+class InMemoryLeads(LeadStore):
     """The lead store in memory. A transaction that raises leaves nothing behind."""
 
     def __init__(self, staff: Iterable[Staff] = ()) -> None:
@@ -114,7 +115,7 @@ def _inbox_lead(lead: StoredLead) -> InboxLead:
                      due_at=lead.due_at, attempts=lead.attempts)
 
 
-class InMemoryTransaction:
+class InMemoryTransaction(LeadTransaction):
     def __init__(self, store: InMemoryLeads) -> None:
         self.store = store
 

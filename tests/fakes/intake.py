@@ -1,0 +1,19 @@
+"""The intake's accepted calls, in memory."""
+
+from __future__ import annotations
+
+from services.intake.service import AcceptedCallsPort, Claim
+from shared.events import CallReceived
+
+
+class FakeAcceptedCalls(AcceptedCallsPort):
+    """Publishes a call once: a call marked published is a duplicate from then on."""
+
+    def __init__(self) -> None:
+        self.published: set[str] = set()
+
+    async def claim(self, call: CallReceived) -> Claim:
+        return Claim.DONE if call.call_id in self.published else Claim.PUBLISH
+
+    async def mark_published(self, call: CallReceived) -> None:
+        self.published.add(call.call_id)
