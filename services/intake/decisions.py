@@ -138,8 +138,8 @@ class RoutedCallsListener:
                         log.warning("calls.routed holds an unreadable record at %s/%s",
                                     record.partition, record.offset)
 
-    @property
-    def running(self) -> bool:
+    async def is_running(self) -> bool:
+        """For the readiness check: decisions are being read."""
         return self._task is not None and not self._task.done()
 
     async def stop(self) -> None:

@@ -1,22 +1,35 @@
-"""The intake's HTTP endpoint for PBX webhooks: `POST /v1/pbx/{dialect}`.
+"""The intake's HTTP endpoints for PBXs: webhooks, `POST /v1/pbx/{dialect}`, and ring-time
+call control, `POST /v1/route/{dialect}` (and `GET` for the dialects whose PBX sends GET),
+which answers whom to dial in the PBX's own format.
 
 Our connectors sign each request: `X-Switchboard-Connector` (the connector's name, which is
 also the PBX's name), `X-Switchboard-Timestamp` (Unix seconds) and `X-Switchboard-Signature:
 sha256=<hex>`, the HMAC-SHA256 of `<timestamp>.<raw body>` with the connector's secret.
-Twilio signs with its own scheme (`X-Twilio-Signature`, the account's auth token).
+Twilio signs with its own scheme (`X-Twilio-Signature`, the account's auth token), Zadarma
+with its own (`Signature`, the API secret). PBX dialplans (Asterisk `CURL()`, FreeSWITCH
+`mod_xml_curl`, Kamailio `http_client`) cannot compute an HMAC: they send HTTP basic auth,
+the connector's name and its secret.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import logging
 import time
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from faststream.kafka import KafkaBroker
 
 from services.intake.dialects import adapt
-from services.intake.service import CallBusy, Intake, IntakeRules, accept, reject_webhook
+from services.intake import zadarma
+from services.intake.answers import render_not_routed
+from services.intake.dial import ROUTE_DIALECTS
+from services.intake.route_requests import RouteRequest, parse_route_request, request_fields
+from services.intake.service import (CallBusy, Intake, IntakeRules, accept, reject_webhook,
+                                     route_call)
 from services.intake.signing import verify_switchboard, verify_twilio
 from services.intake.twilio import parse_form
 from shared.errors import PermanentError
@@ -62,6 +75,49 @@ def authenticate(dialect: str, request: Request, raw: bytes, rules: IntakeRules
     return (None, problem) if problem else (connector, None)
 
 
+# The dialects whose PBX asks with GET and query parameters (and Zadarma's URL check).
+GET_DIALECTS = ("asterisk", "kamailio", "zadarma")
+BASIC_AUTH_DIALECTS = ("asterisk", "kamailio", "freeswitch")
+
+
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    name, sep, secret = decoded.partition(":")
+    return (name, secret) if sep else None
+
+
+def authenticate_route(dialect: str, request: Request, raw: bytes, rules: IntakeRules
+                       ) -> tuple[str | None, str | None]:
+    """(the connector's name, None) for a route request we may answer, else (None, why not)."""
+    if dialect in BASIC_AUTH_DIALECTS:
+        credentials = basic_credentials(request)
+        if credentials is None:
+            return None, "missing HTTP basic auth (the connector's name and secret)"
+        name, given = credentials
+        secret = rules.connectors.get(name)
+        # Compared even for an unknown name, so the answer takes as long either way.
+        expected = secret.get_secret_value() if secret else "\0" + given
+        if not hmac.compare_digest(expected.encode(), given.encode()) or secret is None:
+            return None, "bad connector name or secret"
+        return name, None
+    if dialect == "zadarma":
+        if rules.zadarma_secret is None:
+            return None, "no Zadarma secret is configured"
+        fields = request_fields(dialect, query=request.url.query, body=raw)
+        if not zadarma.verify_signature(rules.zadarma_secret.get_secret_value(), fields,
+                                        request.headers.get(zadarma.SIGNATURE_HEADER)):
+            return None, f"bad or missing {zadarma.SIGNATURE_HEADER}"
+        return "zadarma", None
+    return authenticate(dialect, request, raw, rules)
+
+
 def pbx_routes(broker: KafkaBroker) -> APIRouter:
     api = APIRouter()
 
@@ -96,5 +152,46 @@ def pbx_routes(broker: KafkaBroker) -> APIRouter:
              "event_id": outcome.event_id, "detail": outcome.detail},
             status_code=202,
         )
+
+    @api.api_route("/v1/route/{dialect}", methods=["GET", "POST"])
+    async def route_ringing_call(dialect: str, request: Request,
+                                 deps: Intake = Depends(Intake.provider(broker))) -> Response:
+        """Whom to dial for a call that is ringing, in the dialect's own format."""
+        if dialect not in ROUTE_DIALECTS:
+            return error(404, f"unknown dialect {dialect!r}; known: {', '.join(ROUTE_DIALECTS)}",
+                         "dialect")
+        if request.method == "GET" and dialect not in GET_DIALECTS:
+            return error(405, f"{dialect} route requests are POSTed", "method")
+        if dialect == "zadarma" and request.method == "GET":
+            echo = zadarma.echo_reply(request.query_params)
+            if echo is None:
+                return error(400, f"expected {zadarma.ECHO_PARAMETER}", zadarma.ECHO_PARAMETER)
+            return PlainTextResponse(echo)  # Zadarma checks the URL before it uses it
+        limit = deps.rules.max_body_bytes
+        raw = await request.body()
+        if len(raw) > limit:
+            return error(413, f"body of {len(raw)} bytes exceeds {limit}")
+        connector, problem = authenticate_route(dialect, request, raw, deps.rules)
+        if problem:
+            log.warning("refused a route request for %s: %s", dialect, problem)
+            headers = ({"WWW-Authenticate": 'Basic realm="switchboard"'}
+                       if dialect in BASIC_AUTH_DIALECTS else None)
+            return JSONResponse({"error": problem, "where": "credentials"}, status_code=401,
+                                headers=headers)
+        try:
+            parsed = parse_route_request(dialect, query=request.url.query, body=raw,
+                                         region=deps.rules.default_region, now=utcnow(),
+                                         pbx=connector or dialect)
+        except PermanentError as e:
+            # 400: the PBX's own fallback takes the call
+            await reject_webhook(deps, dialect, raw, e)
+            return error(400, e.reason, e.where)
+        if not isinstance(parsed, RouteRequest):
+            answer = render_not_routed(parsed)
+        else:
+            answer, target = await route_call(deps, parsed)
+            log.info("route %s for %s: %s (%s)", dialect, parsed.call.call_id,
+                     target.outcome.value, target.dial)
+        return Response(answer.body, media_type=answer.media_type)
 
     return api

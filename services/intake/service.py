@@ -3,15 +3,22 @@ the intake refused. The Kafka handler and the HTTP endpoint call these."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Protocol
 
 from pydantic import SecretStr
 
-from services.intake.metrics import IGNORED
+from services.intake.answers import Answer, render_answer
+from services.intake.decisions import RoutedCalls
+from services.intake.dial import DialPlan, DialTarget, dial_target
+from services.intake.metrics import IGNORED, ROUTE_ANSWER_SECONDS, ROUTE_ANSWERS
 from services.intake.pbx import Adapted, Ignored
+from services.intake.route_requests import RouteRequest
 from shared import topics
 from shared.errors import PermanentError
 from shared.events import (
@@ -51,6 +58,8 @@ class IntakeRules:
     twilio_auth_token: SecretStr | None
     public_url: str | None  # the intake's URL as Twilio calls it, behind a proxy
     signature_max_age_seconds: int
+    zadarma_secret: SecretStr | None = None
+    route_deadline_seconds: float = 0.8  # past it a PBX asking whom to ring gets the desk
 
     @classmethod
     def from_settings(cls, settings: IntakeSettings) -> IntakeRules:
@@ -61,6 +70,8 @@ class IntakeRules:
             twilio_auth_token=settings.twilio_auth_token,
             public_url=settings.public_url,
             signature_max_age_seconds=settings.signature_max_age_seconds,
+            zadarma_secret=settings.zadarma_secret,
+            route_deadline_seconds=settings.route_deadline_ms / 1000,
         )
 
 
@@ -71,6 +82,11 @@ class Intake(Dependencies):
     calls: AcceptedCallsPort
     publisher: Publisher
     rules: IntakeRules
+    dial_plan: DialPlan = field(default_factory=DialPlan.build)
+    routed: RoutedCalls = field(default_factory=RoutedCalls)  # ring-time decisions seen
+
+
+log = logging.getLogger(__name__)
 
 
 class CallBusy(Exception):
@@ -130,3 +146,48 @@ async def reject_webhook(deps: Intake, dialect: str, raw: bytes, error: Permanen
         source_topic="http", dialect=dialect, reason=error.reason, where=error.where,
         payload=truncate_payload(raw),
     ))
+
+
+async def route_call(deps: Intake, request: RouteRequest) -> tuple[Answer, DialTarget]:
+    """A PBX asks whom to ring: publish the call as `accept` does, wait for its ring-time
+    decision until the deadline, answer what to dial. Past the deadline, or when Kafka cannot
+    take the call in time, the answer is the client department's desk: the seed's client
+    department takes every call. What is still under way goes on, so the decision still lands
+    on calls.routed; a repeated request for the call gets that decision."""
+    started = time.monotonic()
+    deadline = started + deps.rules.route_deadline_seconds
+    call = request.call
+    waiter = deps.routed.expect(call.call_id)  # before the publish: the answer may be quick
+    routed = None
+    try:
+        if not waiter.done():
+            await _accepted_within(deps, call, deadline)
+        routed = await deps.routed.wait(call.call_id, waiter,
+                                        max(0.0, deadline - time.monotonic()))
+    finally:
+        deps.routed.forget(call.call_id, waiter)
+    target = dial_target(routed, dialect=request.dialect, plan=deps.dial_plan)
+    ROUTE_ANSWERS.labels(request.dialect, "decided" if target.decided else "fallback").inc()
+    ROUTE_ANSWER_SECONDS.labels(request.dialect).observe(time.monotonic() - started)
+    return render_answer(request, target), target
+
+
+async def _accepted_within(deps: Intake, call: CallReceived, deadline: float) -> None:
+    """Publishes the call unless it was before; returns at the deadline at the latest, leaving
+    a slow publish (the broker away) to finish in the background."""
+    accepting = asyncio.ensure_future(accept(deps, call))
+    accepting.add_done_callback(_log_failure)
+    try:
+        await asyncio.wait_for(asyncio.shield(accepting), max(0.0, deadline - time.monotonic()))
+    except TimeoutError:
+        log.warning("call %s not published by the route deadline", call.call_id)
+    except CallBusy:
+        pass  # another replica is publishing it: its decision comes all the same
+    except Exception:
+        pass  # logged by _log_failure; the PBX gets the desk
+
+
+def _log_failure(task: asyncio.Future[Outcome]) -> None:
+    if not task.cancelled() and isinstance(task.exception(), Exception) and not isinstance(
+            task.exception(), CallBusy):
+        log.error("publishing a routed call failed: %r", task.exception())
