@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-faults down clean docs
+.PHONY: install run test test-unit test-sip test-faults down clean docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +18,19 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/switchboard dev up --demo
 
-## test: unit, component, integration and end-to-end tests (starts its own Kafka and PostgreSQL)
+## test: unit, component, integration, end-to-end and SIP tests (starts its own Kafka,
+##       PostgreSQL and Kamailio; installs Kamailio and SIPp from Debian's packages when missing)
 test: $(STAMP)
+	bash tools/install-sip.sh
 	$(BIN)/python -m pytest
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit tests/component
+
+## test-sip: only the real-PBX tests (Kamailio routing SIPp calls)
+test-sip: $(STAMP)
+	bash tools/install-sip.sh
+	$(BIN)/python -m pytest -m sip tests/sip
 
 ## test-faults: the slow crash tests
 test-faults: $(STAMP)

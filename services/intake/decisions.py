@@ -17,7 +17,7 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 
 from shared import topics
@@ -103,22 +103,20 @@ class RoutedCallsListener:
 
     async def start(self) -> None:
         await self._consumer.start()
-        partitions = await self._partitions()
-        self._consumer.assign(partitions)
+        # Without a group aiokafka assigns every partition of a subscribed topic itself.
+        self._consumer.subscribe([topics.CALLS_ROUTED.name])
+        waited = 0.0
+        while not self._consumer.assignment():
+            if waited > 60:
+                raise RuntimeError(f"no partitions of {topics.CALLS_ROUTED.name} after 60 s: "
+                                   "are the topics created (switchboard dev up does it)?")
+            await asyncio.sleep(0.05)
+            waited += 0.05
+        partitions = list(self._consumer.assignment())
         await self._consumer.seek_to_end(*partitions)
         for partition in partitions:
             await self._consumer.position(partition)
         self._task = asyncio.create_task(self._run(), name="routed-calls-listener")
-
-    async def _partitions(self) -> list[TopicPartition]:
-        name = topics.CALLS_ROUTED.name
-        while True:
-            await self._consumer.topics()  # fetches the cluster's metadata
-            found = self._consumer.partitions_for_topic(name)
-            if found:
-                break
-            await asyncio.sleep(0.5)
-        return [TopicPartition(name, p) for p in sorted(found)]
 
     async def _run(self) -> None:
         while True:
