@@ -81,6 +81,35 @@ class DatabaseSettings(BaseSettings):
     )
 
 
+class AccessSettings(BaseSettings):
+    """Sign-in and sessions, the same for every service (people sign in once)."""
+
+    model_config = _config("SWITCHBOARD_ACCESS_")
+
+    session_idle_minutes: int = Field(
+        default=480, ge=1,
+        description="A session unused for this long ends (every request starts the clock "
+        "again, so a session in use never ends in the middle of a call).")
+    session_max_hours: int = Field(
+        default=24 * 7, ge=1, description="A session ends this long after sign-in, used or not.")
+    cookie_secure: bool = Field(
+        default=False,
+        description="Send the session cookie over HTTPS only (set it behind TLS).")
+    sign_in_failures_per_account: int = Field(
+        default=5, ge=1,
+        description="Failed sign-ins of one account within the window before it must wait.")
+    sign_in_failures_per_address: int = Field(
+        default=20, ge=1,
+        description="Failed sign-ins from one address within the window before it must wait.")
+    sign_in_window_minutes: int = Field(
+        default=15, ge=1, description="The window of the sign-in rate limit.")
+    invitation_hours: int = Field(
+        default=72, ge=1, description="How long a `switchboard user invite` link works.")
+    public_url: str = Field(
+        default="http://127.0.0.1:8005",
+        description="Where people open Switchboard (the desk), for invitation links.")
+
+
 class ServiceSettings(BaseSettings):
     """What every service has: where it listens and how it logs."""
 
@@ -108,6 +137,7 @@ class ServiceSettings(BaseSettings):
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
 
 
 class IntakeSettings(ServiceSettings):
