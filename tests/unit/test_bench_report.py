@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.bench import load_bench
+from bench.pipeline import report as pipeline_report
 
 RUN = json.loads((Path(__file__).parent / "data" / "bench-run.json").read_text())
 FINAL, ROUTED, ASSIGNED = "bench.hop4", "calls.routed", "leads.assigned"
@@ -17,7 +17,7 @@ FINAL, ROUTED, ASSIGNED = "bench.hop4", "calls.routed", "leads.assigned"
 
 @pytest.fixture
 def bench():
-    return load_bench()
+    return pipeline_report
 
 
 def test_ratios_and_targets_follow_the_figures(bench):

@@ -1,26 +1,13 @@
 """The revenue simulation runs on the policy functions and stays deterministic."""
 
-import importlib.util
 import random
-import sys
-from pathlib import Path
 
+import bench.assignment_simulation as sim
 from services.assignment.keep import KeepRules
 from services.assignment.policy import AssignmentRules
 
-SCRIPT = Path(__file__).resolve().parents[3] / "bench" / "assignment_simulation.py"
-
-
-def load():
-    spec = importlib.util.spec_from_file_location("assignment_simulation", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_a_small_simulation_is_deterministic():
-    sim = load()
     rules = AssignmentRules(keep=KeepRules(mode="top_share", top_share=0.1))
     results = []
     for _ in range(2):

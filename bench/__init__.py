@@ -1,0 +1,1 @@
+"""Benchmarks and simulations: `switchboard bench` (bench.pipeline) and the scripts beside it."""

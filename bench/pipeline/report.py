@@ -1,0 +1,193 @@
+"""The verdict on a run's figures (the ratios to the baseline, the two targets) and the
+report the command prints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.pipeline.hops import FINAL_TOPIC, REFERENCE_CHAINS
+from shared import topics
+
+
+def verdict(result: dict[str, Any], final: str, routed: str, assigned: str
+            ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(ratios pipeline / baseline, targets met or not) of a run's figures; `final` is the
+    chains' last topic, `routed` and `assigned` the pipeline's."""
+    base_max, base_half = result["baseline"]["max"], result["baseline"]["half"]
+    pipe_max, pipe_half = result["pipeline"]["max"], result["pipeline"]["half"]
+
+    def p99(run: dict[str, Any], topic: str) -> float:
+        return run["topics"][topic]["latency"].get("p99_ms", float("inf"))
+
+    lookup_p99 = result["lookup"]["latency"]["p99_ms"]
+    base_p99 = p99(base_half, final)
+    ratios = {
+        "throughput": round(pipe_max["throughput"] / base_max["throughput"], 3),
+        "p99_half_load_routed": round(p99(pipe_half, routed) / base_p99, 2),
+        "p99_half_load_assigned": round(p99(pipe_half, assigned) / base_p99, 2),
+        "cpu_per_call_services_over_hops": None,
+    }
+    services_cpu = sum(v for k, v in pipe_max.get("cpu_per_1000_calls", {}).items()
+                       if k not in ("broker", "database", "bench"))
+    hops_cpu = base_max.get("cpu_per_1000_calls", {}).get("hops")
+    if hops_cpu:
+        ratios["cpu_per_call_services_over_hops"] = round(services_cpu / hops_cpu, 2)
+    for mode, ref in result.get("references", {}).items():
+        ratios[f"{mode}_over_baseline_throughput"] = round(
+            ref["max"]["throughput"] / base_max["throughput"], 3)
+    limit = 2 * (base_p99 + lookup_p99)
+    p99_assigned = p99(pipe_half, assigned)
+    targets = {
+        "throughput": {
+            "wanted": "pipeline max throughput >= 50% of the baseline's",
+            "pipeline": pipe_max["throughput"], "baseline": base_max["throughput"],
+            "met": pipe_max["throughput"] >= 0.5 * base_max["throughput"]},
+        "latency": {
+            "wanted": "pipeline p99 to leads.assigned at 50% load <= "
+                      "2 x (baseline p99 at 50% load + bare look-up p99)",
+            "pipeline_p99_ms": p99_assigned, "limit_ms": round(limit, 2),
+            "baseline_p99_ms": base_p99, "lookup_p99_ms": lookup_p99,
+            "met": p99_assigned <= limit and pipe_half["complete"]},
+    }
+    return ratios, targets
+
+
+def report(result: dict[str, Any]) -> str:
+    """The figures of a run (with its verdict) as the text the command prints."""
+    routed, assigned = topics.CALLS_ROUTED.name, topics.LEADS_ASSIGNED.name
+    final = FINAL_TOPIC
+    cfg = result["config"]
+    lines = [
+        (f"Switchboard pipeline benchmark — {cfg['calls']:,} calls per run, "
+         f"{cfg['partitions']} partitions, producers acks=all + idempotent"),
+        f"machine: {result['machine']['cpus']} CPUs ({result['machine']['cpu_model']}); "
+        f"broker: {result['infrastructure']['broker']}; database: "
+        f"{result['infrastructure']['database']}"
+        + ("" if cfg["database_fsync"] else " (fsync off)")
+        + ("" if cfg.get("coordinator_linger_ms") is None else
+           f"; broker group.coordinator.append.linger.ms={cfg['coordinator_linger_ms']}"),
+        "",
+        f"{'':44} {'calls/s':>8} {'p50 ms':>9} {'p99 ms':>9} {'p99.9 ms':>9}",
+    ]
+
+    def row(label: str, throughput: Any, latency: dict[str, Any], note: str = "") -> None:
+        def f(x: Any) -> str:
+            return f"{x:9.1f}" if isinstance(x, int | float) else f"{'-':>9}"
+        lines.append(f"{label:44} {f(throughput)[1:]:>8} {f(latency.get('p50_ms'))} "
+                     f"{f(latency.get('p99_ms'))} {f(latency.get('p999_ms'))}{note}")
+
+    def missing(run: dict[str, Any], topic: str) -> str:
+        n = run["topics"][topic]["missing"]
+        return f"  ({n} missing)" if n else ""
+
+    b = result["baseline"]
+    lines.append("baseline: 4 raw aiokafka hops, 4 processes")
+    row("  max rate", b["max"]["throughput"], b["max"]["topics"][final]["latency"],
+        missing(b["max"], final))
+    row(f"  50% load ({b['half']['offered_rate']:.0f}/s offered)", b["half"]["throughput"],
+        b["half"]["topics"][final]["latency"], missing(b["half"], final))
+    for mode, ref in result.get("references", {}).items():
+        lines.append(f"reference: {REFERENCE_CHAINS[mode]}")
+        for key, label in (("max", "  max rate"), ("half", "  50% load")):
+            if key in ref:
+                row(label + (f" ({ref[key]['offered_rate']:.0f}/s offered)" if key == "half"
+                             else ""), ref[key]["throughput"],
+                    ref[key]["topics"][final]["latency"], missing(ref[key], final))
+    lk = result["lookup"]
+    lines.append(f"bare look-up: ClientBase.find_caller, concurrency {lk['concurrency']}")
+    row("  in a loop", lk["throughput"], lk["latency"])
+    p = result["pipeline"]
+    lines.append("pipeline: intake -> lookup -> router -> assignment, 4 processes")
+    half_label = f"50% of baseline max ({p['half']['offered_rate']:.0f}/s)"
+    for key, label in (("max", "max rate"), ("half", half_label),
+                       ("max_log_warning", "max rate, services at WARNING")):
+        run = p.get(key)
+        if not run:
+            continue
+        lines.append(f"  {label}: {run['throughput']} calls/s"
+                     + (" (every call decided)" if run["complete"] else " (INCOMPLETE)"))
+        for topic in (routed, assigned):
+            t = run["topics"][topic]
+            row(f"    to {topic} ({t['expected']} calls)", t["throughput"], t["latency"],
+                missing(run, topic))
+        stages = [(n, run["topics"][n]) for n in (topics.CALLS_RECEIVED.name,
+                                                   topics.CALLS_ENRICHED.name, routed, assigned)
+                  if n in run["topics"]]
+        if len(stages) > 2:
+            lines.append("    per stage, calls/s (p50 ms): " + ", ".join(
+                f"{n} {s['throughput']} ({s['latency'].get('p50_ms')})" for n, s in stages))
+
+    lines += ["", "CPU seconds per 1,000 calls (psutil)",
+              (f"{'':32} {'hops/services':>13} {'intake':>7} {'lookup':>7} {'router':>7} "
+               f"{'assign':>7} {'broker':>7} {'db':>7} {'bench':>7}  machine busy, other procs")]
+    runs = [("baseline max", b["max"]), ("baseline 50%", b["half"]),
+            *[(f"{mode} max", ref["max"])
+              for mode, ref in result.get("references", {}).items()],
+            ("pipeline max", p["max"]), ("pipeline 50% of baseline max", p["half"])]
+    if p.get("max_log_warning"):
+        runs.append(("pipeline max, WARNING logs", p["max_log_warning"]))
+    runs.append(("bare look-up", lk))
+    for label, run in runs:
+        per = run.get("cpu_per_1000_calls", {})
+        cpu = run.get("cpu", {})
+        procs = per.get("hops", sum(per.get(s, 0.0) for s in
+                                    ("intake", "lookup", "router", "assignment")))
+
+        def c(name: str, per: dict[str, float] = per) -> str:
+            return f"{per[name]:7.2f}" if name in per else f"{'':7}"
+        util = cpu.get("machine_util")
+        other = cpu.get("other_s", 0) / cpu["wall_s"] / cpu["cpus"] if cpu.get("wall_s") else 0
+        lines.append(
+            f"{label:32} {procs:13.2f} {c('intake')} {c('lookup')} {c('router')} "
+            f"{c('assignment')} {c('broker')} {c('database')} {c('bench')}  "
+            f"{100 * (util or 0):4.0f}%, {100 * other:3.0f}%")
+    threads = p["max"].get("threads_cpu_per_1000_calls")
+    if threads:
+        lines.append("  of which threads other than the event loop's (pipeline max): " + ", ".join(
+            f"{n} {v['other_threads']:.2f}" for n, v in threads.items()))
+    if "service_log_lines_per_call" in p["max"]:
+        lines.append(f"service log lines per call: {p['max']['service_log_lines_per_call']} "
+                     f"(FastStream 'Received'/'Processed' lines in the max-rate run: "
+                     f"{p['max']['faststream_received_processed_lines']:,})")
+        if p.get("max_log_warning"):
+            w = p["max_log_warning"]
+            lines.append(f"  at log level WARNING: {w['service_log_lines_per_call']} per call "
+                         f"({w['faststream_received_processed_lines']:,} Received/Processed)")
+
+    r, t = result["ratios"], result["targets"]
+    cpu_ratio = r.get("cpu_per_call_services_over_hops")
+    lines += ["", (f"pipeline / baseline: throughput {r['throughput']:.2f} at the maximum rate; "
+                   f"p99 at 50% load {r['p99_half_load_routed']:.1f}x to calls.routed, "
+                   f"{r['p99_half_load_assigned']:.1f}x to leads.assigned"
+                   + (f"; CPU per call of the services {cpu_ratio:.1f}x the hops'"
+                      if cpu_ratio else ""))]
+    for mode in result.get("references", {}):
+        lines.append(f"{mode} chain / baseline: throughput "
+                     f"{r[f'{mode}_over_baseline_throughput']:.2f} at the maximum rate")
+    tt, tl = t["throughput"], t["latency"]
+    lines.append(f"target {'MET   ' if tt['met'] else 'MISSED'} throughput >= 50% of the "
+                 f"baseline: {tt['pipeline']} vs {tt['baseline']} calls/s "
+                 f"({100 * tt['pipeline'] / tt['baseline']:.0f}%)")
+    lines.append(f"target {'MET   ' if tl['met'] else 'MISSED'} p99 at 50% load <= 2 x (baseline "
+                 f"p99 + look-up p99) = 2 x ({tl['baseline_p99_ms']} + {tl['lookup_p99_ms']}) "
+                 f"= {tl['limit_ms']} ms: {tl['pipeline_p99_ms']} ms to leads.assigned")
+
+    others = [run["cpu"]["other_s"] / run["cpu"]["wall_s"] / run["cpu"]["cpus"]
+              for _, run in runs if run.get("cpu", {}).get("wall_s")]
+    if others and max(others) > 0.1:
+        lines.append(f"note: other processes used up to {100 * max(others):.0f}% of the machine "
+                     "during the runs: the figures are noisy")
+
+    prof = result.get("profile")
+    if prof:
+        lines += ["", (f"profile (py-spy {prof['rate_hz']} Hz, on-CPU samples; pipeline under "
+                       f"py-spy: {prof['run']['throughput']} calls/s); raw stacks: "
+                       f"{prof['folder']}")]
+        for name, s in prof["services"].items():
+            if not s.get("samples"):
+                continue
+            cats = ", ".join(f"{k} {v}%" for k, v in s["categories_pct"].items() if v >= 1)
+            lines.append(f"  {name} ({s['cpu_s_sampled']} CPU s sampled, psutil "
+                         f"{s.get('cpu_s_psutil')} s): {cats}")
+            lines.append("    top: " + "; ".join(f"{n} {v}%" for n, v in s["top_charged"][:5]))
+    return "\n".join(lines)
