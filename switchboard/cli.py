@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -61,57 +57,9 @@ def dev_up(
     root: Root = Path(".switchboard"),
 ) -> None:
     """Start Kafka, PostgreSQL and the four services; Ctrl-C stops everything."""
-    from switchboard.devstack import Infrastructure, Services, dev_connector, write_dev_env
+    from switchboard.dev_up import run_dev_up
 
-    root = root.resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "dev-up.pid").write_text(str(os.getpid()))
-    infra = Infrastructure(root, partitions)
-    services: Services | None = None
-    # Ctrl-C and SIGTERM both end in the `finally` below.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    try:
-        infra.start(log=console.print)
-        connector = dev_connector(root)
-        services = Services(root, {**infra.env(), **connector})
-        console.print("starting the services...")
-        services.start_all()
-        connector.pop("SWITCHBOARD_INTAKE_CONNECTORS")  # the intake's copy of the secret
-        values = {**infra.env(), **services.urls(), **connector}
-        env_path = write_dev_env(root, values)
-        for key, value in values.items():
-            shown = "(in dev.env)" if key == "SWITCHBOARD_DEV_SECRET" else value
-            console.print(f"  [bold]{key}[/]={shown}")
-        console.print(f"written to {env_path}. Ctrl-C stops everything.")
-        if demo:
-            asyncio.run(_run_demo(infra.bootstrap, infra.database_url, interval))
-        else:
-            while True:
-                signal.pause()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        console.print("stopping...")
-        if services:
-            services.stop_all()
-        infra.stop()
-        (root / "dev-up.pid").unlink(missing_ok=True)
-        console.print("stopped.")
-
-
-async def _run_demo(bootstrap: str, database_url: str, interval: float) -> None:
-    from switchboard.demo import DecisionView, feed_calls, load_demo_base, watch_decisions
-
-    count = await load_demo_base(database_url, datetime.now(UTC))
-    console.print(f"demo client base loaded: {count} clients, both departments; feeding calls")
-    stop = asyncio.Event()
-    try:
-        await asyncio.gather(
-            feed_calls(bootstrap, interval, stop),
-            watch_decisions(bootstrap, DecisionView(console), stop),
-        )
-    finally:
-        stop.set()
+    run_dev_up(root, partitions, demo, interval, console)
 
 
 @dev_app.command("down")
@@ -122,8 +70,3 @@ def dev_down(root: Root = Path(".switchboard")) -> None:
     root = root.resolve()
     stopped = stop_dev_up(root) + stop_leftovers(root)
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
-
-
-def main() -> None:  # pragma: no cover
-    with contextlib.suppress(KeyboardInterrupt):
-        app()

@@ -167,3 +167,17 @@ async def watch_decisions(bootstrap: str, view: DecisionView, stop: asyncio.Even
                         on_event()
     finally:
         await consumer.stop()
+
+
+async def run_demo(bootstrap: str, database_url: str, interval: float, console: Console) -> None:
+    """Load the demo client base, then feed calls and show the decisions until cancelled."""
+    count = await load_demo_base(database_url, datetime.now(UTC))
+    console.print(f"demo client base loaded: {count} clients, both departments; feeding calls")
+    stop = asyncio.Event()
+    try:
+        await asyncio.gather(
+            feed_calls(bootstrap, interval, stop),
+            watch_decisions(bootstrap, DecisionView(console), stop),
+        )
+    finally:
+        stop.set()

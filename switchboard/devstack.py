@@ -10,22 +10,22 @@ import asyncio
 import json
 import os
 import secrets
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 from shared import db
 from shared.kafka import create_topics
 from shared.settings import SERVICE_SETTINGS, DatabaseSettings, KafkaSettings
 from switchboard.infra import LocalKafka, LocalPostgres, free_port, stop_from_pidfiles
+from switchboard.infra.logs import tail
+from switchboard.infra.processes import find_running, start_process, stop_process_tree
 
 SERVICES = tuple(SERVICE_SETTINGS)
-DEFAULT_ROOT = Path(".switchboard")
 
 
 @dataclass
@@ -81,7 +81,7 @@ class Infrastructure:
 class ServiceProcess:
     name: str
     port: int
-    process: subprocess.Popen
+    process: psutil.Popen
     log_path: Path
 
     @property
@@ -89,19 +89,12 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self, timeout: float = 20) -> None:
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        """SIGTERM (the service drains and commits), SIGKILL after `timeout` seconds."""
+        stop_process_tree(self.process, timeout)
 
     def kill(self) -> None:
         """kill -9, for the fault tests."""
-        self.process.kill()
-        self.process.wait()
+        stop_process_tree(self.process, 0)
 
 
 @dataclass
@@ -125,13 +118,8 @@ class Services:
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{name}.log"
         env = {**os.environ, **self.env, **(extra_env or {}), f"{prefix}PORT": str(port)}
-        process = subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}.main"],
-            env=env,
-            stdout=log_path.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches us, and we stop the services in order
-        )
+        process = start_process([sys.executable, "-m", f"services.{name}.main"], log_path,
+                                env=env)
         (self.root / "pids").mkdir(parents=True, exist_ok=True)
         (self.root / "pids" / f"{name}.pid").write_text(str(process.pid))
         service = ServiceProcess(name, port, process, log_path)
@@ -165,13 +153,6 @@ class Services:
                     )
                 time.sleep(0.3)
 
-    def restart(self, name: str, timeout: float = 90) -> ServiceProcess:
-        old = self.running[name]
-        old.stop()
-        self.start(name, old.port)
-        self.wait_ready(timeout, [name])
-        return self.running[name]
-
     def stop_all(self) -> None:
         for service in reversed(list(self.running.values())):
             service.stop()
@@ -183,13 +164,6 @@ class Services:
             f"SWITCHBOARD_{name.upper()}_URL": service.url
             for name, service in self.running.items()
         }
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 DEV_CONNECTOR = "dev"
@@ -217,36 +191,23 @@ def write_dev_env(root: Path, values: dict[str, str]) -> Path:
 
 
 def stop_dev_up(root: Path, timeout: float = 90) -> list[str]:
-    """Ask a running `dev up` to stop (SIGTERM): it stops what it started, in order."""
+    """Ask a running `dev up` to stop (SIGTERM): it stops what it started, in order. If it
+    has not exited within `timeout` seconds, it and what it started get SIGKILL."""
     pid_file = root / "dev-up.pid"
     if not pid_file.exists():
         return []
     pid = int(pid_file.read_text())
-    try:
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            os.kill(pid, 0)
-            time.sleep(0.2)
-    except ProcessLookupError:
-        pid_file.unlink(missing_ok=True)
-        return [f"dev up (pid {pid})"]
-    return []
+    pid_file.unlink()
+    dev_up = find_running(pid, "switchboard")
+    return [f"dev up (pid {pid})"] if dev_up and stop_process_tree(dev_up, timeout) else []
 
 
 def stop_leftovers(root: Path) -> list[str]:
     """What `switchboard dev down` does: stop whatever a `dev up` in `root` left running."""
     stopped = []
     for pid_file in sorted((root / "pids").glob("*.pid")) if (root / "pids").exists() else []:
-        pid = int(pid_file.read_text())
-        try:
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                os.kill(pid, 0)
-                time.sleep(0.1)
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        stopped.append(pid_file.stem)
+        service = find_running(int(pid_file.read_text()), f"services.{pid_file.stem}.main")
+        if service is not None and stop_process_tree(service, 10):
+            stopped.append(pid_file.stem)
         pid_file.unlink()
     return stopped + stop_from_pidfiles(root)

@@ -1,10 +1,13 @@
 """Import of employees and clients from CRM CSV exports (`switchboard import ...`).
 
-`rows` parses and validates (pure), `repository` loads into PostgreSQL (asyncpg),
-`command` holds the typer commands and `run_import`, which ties the two together.
+`reading` reads the file (encoding, delimiter, rows), `headers` maps its columns to fields,
+`values` says what a cell means, `parsers` turns data rows into the `rows` models or the
+`problems` found (all pure), `repository` loads the rows into PostgreSQL (asyncpg), and
+`command` holds the typer commands and `run_import`, which ties them together.
 """
 
 from switchboard.importer.command import ImportReport, import_app, run_import
-from switchboard.importer.rows import FileProblem, Kind
+from switchboard.importer.problems import FileProblem
+from switchboard.importer.rows import Kind
 
 __all__ = ["FileProblem", "ImportReport", "Kind", "import_app", "run_import"]

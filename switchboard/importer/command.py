@@ -1,7 +1,7 @@
 """`switchboard import employees FILE` and `switchboard import clients FILE`.
 
-`run_import` reads the file, parses it in batches (rows.py) and loads each batch
-(repository.py); the typer commands only print what it reports.
+`run_import` reads the file (reading.py), parses it in batches (parsers.py) and loads each
+batch (repository.py); the typer commands only print what it reports.
 """
 
 from __future__ import annotations
@@ -24,22 +24,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from shared.settings import DatabaseSettings
+from switchboard.importer.headers import parse_column_mapping
+from switchboard.importer.parsers import ClientParser, EmployeeParser, parser_for
+from switchboard.importer.problems import FileProblem, Issue
+from switchboard.importer.reading import CsvSource, decode, delimiter_option
 from switchboard.importer.repository import BatchResult, ImportRepository, Moved
-from switchboard.importer.rows import (
-    DEFAULT_CAPACITY,
-    ClientParser,
-    ClientRow,
-    CsvSource,
-    EmployeeParser,
-    EmployeeRow,
-    FileProblem,
-    Issue,
-    Kind,
-    decode,
-    delimiter_option,
-    parse_column_mapping,
-    parser_for,
-)
+from switchboard.importer.rows import DEFAULT_CAPACITY, ClientRow, EmployeeRow, Kind
 
 BATCH_ROWS = 5_000
 PROGRESS_FROM_BYTES = 1_000_000  # smaller files load too fast for a progress bar to help

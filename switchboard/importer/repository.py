@@ -17,7 +17,8 @@ from datetime import datetime
 
 import asyncpg
 
-from switchboard.importer.rows import ClientRow, EmployeeRow, Issue, client_id
+from switchboard.importer.problems import Issue
+from switchboard.importer.rows import ClientRow, EmployeeRow, client_id
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,6 @@ class BatchResult:
     phones_written: int = 0
     ranges_written: int = 0
     owners_set: int = 0
-
-    @property
-    def rejected(self) -> int:
-        return sum(1 for i in self.issues if i.rejected)
 
 
 _TEMP_TABLES = """

@@ -1,23 +1,14 @@
-"""Parsing of the CSV files a CRM exports (switchboard.importer.rows): pure, no database."""
+"""Parsing of the CSV files a CRM exports (switchboard.importer: reading, headers, values,
+parsers): pure, no database."""
 
 import pytest
 
-from shared.events import Department, Segment
-from switchboard.importer.rows import (
-    ClientRow,
-    EmployeeRow,
-    FileProblem,
-    Kind,
-    Role,
-    client_id,
-    decode,
-    delimiter_option,
-    employee_id,
-    normalise_prefix,
-    parse_text,
-    sniff_delimiter,
-    split_list,
-)
+from shared.events import Department, Role, Segment
+from switchboard.importer.parsers import parse_text
+from switchboard.importer.problems import FileProblem
+from switchboard.importer.reading import decode, delimiter_option, sniff_delimiter
+from switchboard.importer.rows import ClientRow, EmployeeRow, Kind, client_id, employee_id
+from switchboard.importer.values import normalise_prefix, split_list
 
 CLIENT_HEADER = "external_id,name,segment,phones,owner_email,tax_id,number_ranges\n"
 EMPLOYEE_HEADER = "email,name,department,role,extension,direct_number,capacity\n"
