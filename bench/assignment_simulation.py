@@ -50,9 +50,9 @@ from services.assignment.policy import (
     lead_expected_value,
     on_arrival,
 )
-from services.assignment.strength import DepartmentRecord, Kind, Negotiator, Record
+from services.assignment.strength import DepartmentRecord, LeadKind, Negotiator, Record
 
-KINDS = [Kind(segment, size) for segment in ("corporate", "large_corporate")
+KINDS = [LeadKind(segment, size) for segment in ("corporate", "large_corporate")
          for size in ("medium", "large")]
 MEDIAN_VALUE = {"medium": 2_000_000, "large": 10_000_000}  # RUB
 CAPACITY = 8
@@ -64,7 +64,7 @@ START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 @dataclass(frozen=True)
 class Lead:
     at: float  # hours since START
-    kind: Kind
+    kind: LeadKind
     value: float
     work_hours: float
     luck: float  # won when below the assignee's true chance
@@ -75,17 +75,17 @@ class Member:
     employee_id: uuid.UUID
     name: str
     head: bool
-    true_chance: dict[Kind, float]
+    true_chance: dict[LeadKind, float]
     load: int = 0
-    records: dict[Kind, Record] = field(default_factory=dict)
+    records: dict[LeadKind, Record] = field(default_factory=dict)
 
-    def as_negotiator(self, kind: Kind) -> Negotiator:
+    def as_negotiator(self, kind: LeadKind) -> Negotiator:
         return Negotiator(self.employee_id, self.name, self.load, CAPACITY,
                           record=self.records.get(kind, Record()), email=self.name)
 
 
 def make_team(rng: random.Random, negotiators: int) -> list[Member]:
-    def chances(base: float) -> dict[Kind, float]:
+    def chances(base: float) -> dict[LeadKind, float]:
         return {k: min(0.95, max(0.03, base + rng.gauss(0, 0.08))) for k in KINDS}
 
     team = [Member(uuid.UUID(int=rng.getrandbits(128)), "head", True, chances(0.55))]
@@ -119,7 +119,7 @@ class World:
     round_robin: int = 0
 
 
-def department(team: list[Member], kind: Kind) -> DepartmentRecord:
+def department(team: list[Member], kind: LeadKind) -> DepartmentRecord:
     on_kind, overall = Record(), Record()
     for m in team:
         for k, r in m.records.items():

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from shared.db import upgrade
 from shared.settings import DatabaseSettings
-from switchboard.importer import ImportReport, Kind, run_import
+from switchboard.importer import ImportReport, FileKind, run_import
 
 SEGMENTS = ["individual", "small_business", "corporate", "large_corporate"]
 
@@ -85,11 +85,11 @@ async def main() -> int:
         size = clients_path.stat().st_size / 1e6
         print(f"{args.clients:,} clients ({size:.1f} MB), {args.employees} employees, "
               f"seed {seed}, database {url.split('@')[-1]}")
-        staff = await run_import(employees_path, Kind.EMPLOYEES, url)
+        staff = await run_import(employees_path, FileKind.EMPLOYEES, url)
         print(line("employees", staff))
-        first = await run_import(clients_path, Kind.CLIENTS, url)
+        first = await run_import(clients_path, FileKind.CLIENTS, url)
         print(line("clients, 1st", first))
-        second = await run_import(clients_path, Kind.CLIENTS, url)
+        second = await run_import(clients_path, FileKind.CLIENTS, url)
         print(line("clients, 2nd", second))
     if second.inserted or second.updated or first.inserted != args.clients:
         print("unexpected: the first run should insert all, the second change nothing")

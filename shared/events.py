@@ -18,9 +18,16 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 EVENT_NAMESPACE = uuid.UUID("6f1c1a52-4a43-4f6e-9f55-2b9d0a4c8e11")
 
 
+def stable_id(*parts: object) -> uuid.UUID:
+    """The same id for the same `parts`, on every replica and every run (UUIDv5): what makes a
+    redelivery or a re-import find what the first one made (an employee by e-mail, a client by
+    the CRM's id, the lead of a call)."""
+    return uuid.uuid5(EVENT_NAMESPACE, ":".join(str(p) for p in parts))
+
+
 def derive_event_id(*parts: object) -> uuid.UUID:
     """The deterministic id of an event made from `parts` (an input event id, a stage...)."""
-    return uuid.uuid5(EVENT_NAMESPACE, ":".join(str(p) for p in parts))
+    return stable_id(*parts)
 
 
 def utcnow() -> datetime:

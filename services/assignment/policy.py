@@ -29,7 +29,7 @@ from typing import Literal
 from services.assignment.keep import KeepRules, Kept, Market, decide_keep
 from services.assignment.strength import (
     DepartmentRecord,
-    Kind,
+    LeadKind,
     Negotiator,
     Scored,
     chance,
@@ -47,6 +47,7 @@ from shared.events import (
     Stage,
     Strategy,
     derive_event_id,
+    stable_id,
 )
 from shared.settings import AssignmentSettings
 
@@ -67,7 +68,7 @@ class LeadPlan:
     track: Track
     employee_id: uuid.UUID | None  # the owner, or the operator who qualified the call
     strategy: Strategy | None  # known up front for the owner and the client department
-    kind: Kind
+    kind: LeadKind
     value: Decimal | None
     currency: str | None
     at: datetime  # when the decision is made
@@ -100,14 +101,14 @@ class AssignmentRules:
 
 def lead_id_for(call_id: str) -> uuid.UUID:
     """One lead per call: its id is derived from the call, so a redelivery finds the same lead."""
-    return derive_event_id("lead", call_id)
+    return stable_id("lead", call_id)
 
 
 def plan_lead(routed: CallRouted, *, now: datetime) -> LeadPlan | None:
     """The lead a routed call makes, or None: a call for the client department desk is not a
     lead yet (the desk first finds out what the caller wants), a non-commercial call never."""
     base = {"lead_id": lead_id_for(routed.call_id),
-            "kind": Kind.of(routed.segment, routed.size_class),
+            "kind": LeadKind.of(routed.segment, routed.size_class),
             "value": routed.deal_value, "currency": routed.currency, "at": now}
     if routed.destination == Destination.OWNER and routed.employee_id is not None:
         return LeadPlan(track=Track.OWNER, employee_id=routed.employee_id,
@@ -310,7 +311,7 @@ class LeadToClose:
 
     lead_id: uuid.UUID
     employee_id: uuid.UUID | None  # None: nobody had been given the lead
-    kind: Kind
+    kind: LeadKind
 
 
 # ------------------------------------------------------------------ the announcement

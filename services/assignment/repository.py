@@ -20,7 +20,7 @@ from decimal import Decimal
 import asyncpg
 
 from services.assignment.policy import InboxLead, LeadPlan, LeadToClose, PendingLead
-from services.assignment.strength import DepartmentRecord, Kind, Negotiator, Record
+from services.assignment.strength import DepartmentRecord, LeadKind, Negotiator, Record
 from shared.errors import PermanentError
 from shared.events import CallRouted, Department, EmployeeRef, Role, ScoredCandidate, Strategy
 
@@ -269,7 +269,7 @@ class RepositoryTransaction:
         row = await self.conn.fetchrow(EMPLOYEE, employee_id)
         return _employee(row) if row else None
 
-    async def candidates(self, department: Department, roles: Sequence[Role], kind: Kind, *,
+    async def candidates(self, department: Department, roles: Sequence[Role], kind: LeadKind, *,
                          email: str | None = None,
                          including: uuid.UUID | None = None) -> list[Negotiator]:
         rows = await self.conn.fetch(CANDIDATES, department.value, kind.segment,
@@ -280,7 +280,7 @@ class RepositoryTransaction:
                            on_leave=r["on_leave"], record=Record(r["won"], r["lost"]))
                 for r in rows]
 
-    async def department_record(self, department: Department, kind: Kind) -> DepartmentRecord:
+    async def department_record(self, department: Department, kind: LeadKind) -> DepartmentRecord:
         row = await self.conn.fetchrow(DEPARTMENT_RECORD, department.value, kind.segment,
                                        kind.size_class)
         return DepartmentRecord(kind=Record(row["kind_won"], row["kind_lost"]),
@@ -365,10 +365,10 @@ class RepositoryTransaction:
         if row is None:
             return None
         return LeadToClose(row["lead_id"], row["employee_id"],
-                           Kind.of(row["segment"], row["size_class"]))
+                           LeadKind.of(row["segment"], row["size_class"]))
 
     async def record_outcome(self, lead_id: uuid.UUID, event_id: uuid.UUID,
-                             employee_id: uuid.UUID, kind: Kind, outcome: str,
+                             employee_id: uuid.UUID, kind: LeadKind, outcome: str,
                              final_value: Decimal | None, currency: str | None,
                              closed_at: datetime) -> bool:
         """The outcome, once per lead; counted in the employee's record the first time only."""

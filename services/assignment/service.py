@@ -36,7 +36,7 @@ from services.assignment.policy import (
     on_arrival,
     plan_lead,
 )
-from services.assignment.strength import DepartmentRecord, Kind, Negotiator
+from services.assignment.strength import DepartmentRecord, LeadKind, Negotiator
 from shared import topics
 from shared.errors import PermanentError
 from shared.events import (
@@ -66,13 +66,13 @@ class LeadTransaction(Protocol):
 
     async def employee(self, employee_id: uuid.UUID) -> EmployeeRef | None: ...
 
-    async def candidates(self, department: Department, roles: Sequence[Role], kind: Kind, *,
+    async def candidates(self, department: Department, roles: Sequence[Role], kind: LeadKind, *,
                          email: str | None = None,
                          including: uuid.UUID | None = None) -> list[Negotiator]:
         """The active members of the department with one of the roles (and the e-mail, when
         given), and the employee `including` whoever they are; with their load and record."""
 
-    async def department_record(self, department: Department, kind: Kind
+    async def department_record(self, department: Department, kind: LeadKind
                                 ) -> DepartmentRecord: ...
 
     async def inflow_last_hour(self, now: datetime, lead_id: uuid.UUID) -> int: ...
@@ -120,7 +120,7 @@ class LeadTransaction(Protocol):
         """The lead, locked until the transaction ends."""
 
     async def record_outcome(self, lead_id: uuid.UUID, event_id: uuid.UUID,
-                             employee_id: uuid.UUID, kind: Kind, outcome: str,
+                             employee_id: uuid.UUID, kind: LeadKind, outcome: str,
                              final_value: Decimal | None, currency: str | None,
                              closed_at: datetime) -> bool:
         """The outcome, once per lead, counted in the employee's record; False when the lead
@@ -341,7 +341,7 @@ async def keep_inbox_lead(deps: Assignment, lead_id: uuid.UUID, head: EmployeeRe
     """The head keeps a lead of the inbox."""
     async with deps.leads.transaction() as tx:
         lead = await _lock_inbox_lead_for_head(tx, lead_id, now)
-        kind = Kind.of(lead.segment, lead.size_class)
+        kind = LeadKind.of(lead.segment, lead.size_class)
         await tx.lock_department(Department.COMMERCIAL)
         [me] = await tx.candidates(Department.COMMERCIAL, (), kind, including=head.employee_id)
         department = await tx.department_record(Department.COMMERCIAL, kind)
@@ -358,7 +358,7 @@ async def assign_inbox_lead(deps: Assignment, lead_id: uuid.UUID, employee_id: u
     """The head passes a lead of the inbox to a negotiator of their choice."""
     async with deps.leads.transaction() as tx:
         lead = await _lock_inbox_lead_for_head(tx, lead_id, now)
-        kind = Kind.of(lead.segment, lead.size_class)
+        kind = LeadKind.of(lead.segment, lead.size_class)
         await tx.lock_department(Department.COMMERCIAL)
         negotiators = await tx.candidates(Department.COMMERCIAL, (Role.AGENT,), kind,
                                           including=employee_id)
@@ -389,7 +389,7 @@ async def distribute_due(deps: Assignment, now: datetime, limit: int = 50
             lead = await tx.claim_due(now)
             if lead is None:
                 break
-            kind = Kind.of(lead.segment, lead.size_class)
+            kind = LeadKind.of(lead.segment, lead.size_class)
             await tx.lock_department(Department.COMMERCIAL)
             negotiators = await tx.candidates(Department.COMMERCIAL, (Role.AGENT,), kind)
             department = await tx.department_record(Department.COMMERCIAL, kind)

@@ -19,14 +19,14 @@ UNKNOWN = "unknown"  # a lead that did not say its segment or size class
 
 
 @dataclass(frozen=True)
-class Kind:
+class LeadKind:
     """The kind of a lead, as far as closing it goes."""
 
     segment: str = UNKNOWN
     size_class: str = UNKNOWN
 
     @classmethod
-    def of(cls, segment: object | None, size_class: object | None) -> Kind:
+    def of(cls, segment: object | None, size_class: object | None) -> LeadKind:
         return cls(str(segment) if segment else UNKNOWN,
                    str(size_class) if size_class else UNKNOWN)
 

@@ -44,7 +44,7 @@ ROLE_SCOPES: dict[AccessRole, frozenset[Scope]] = {
 }
 
 
-class Kind(StrEnum):
+class PrincipalKind(StrEnum):
     PERSON = "person"
     INTEGRATION = "integration"
 
@@ -53,7 +53,7 @@ class Kind(StrEnum):
 class Principal:
     """Who is asking: a signed-in person or an integration."""
 
-    kind: Kind
+    kind: PrincipalKind
     name: str  # a person's e-mail, an integration's name: what the audit log records
     display_name: str
     scopes: frozenset[Scope]
@@ -87,11 +87,12 @@ def person(employee_id: uuid.UUID, email: str, name: str, department: Department
     scopes = frozenset().union(*(ROLE_SCOPES[r] for r in roles))
     if AccessRole.HEAD in roles and department is not Department.COMMERCIAL and not admin:
         scopes = scopes - {Scope.INBOX_WORK}
-    return Principal(Kind.PERSON, email, name, scopes, roles, employee_id, department, locale)
+    return Principal(PrincipalKind.PERSON, email, name, scopes, roles, employee_id, department,
+                     locale)
 
 
 def integration(name: str, scopes: frozenset[Scope]) -> Principal:
-    return Principal(Kind.INTEGRATION, name, name, scopes)
+    return Principal(PrincipalKind.INTEGRATION, name, name, scopes)
 
 
 def parse_scopes(given: list[str]) -> frozenset[Scope]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.access.principals import Kind, Principal, Scope, integration, person
+from shared.access.principals import Principal, Scope, integration, person
 from shared.events import Department, Role
 
 _PERSON = """e.employee_id, e.email, e.name, e.department, e.role, e.admin, e.locale"""
@@ -150,5 +150,3 @@ async def audit(db: asyncpg.Pool | asyncpg.Connection, principal: Principal | No
         "VALUES ($1, $2, $3, $4, $5::jsonb)",
         kind, name, action, subject, json.dumps(detail or {}, default=str))
 
-
-__all__ = ["AccessStore", "Kind", "Session", "audit"]

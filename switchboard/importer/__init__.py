@@ -8,6 +8,6 @@
 
 from switchboard.importer.command import ImportReport, import_app, run_import
 from switchboard.importer.problems import FileProblem
-from switchboard.importer.rows import Kind
+from switchboard.importer.rows import FileKind
 
-__all__ = ["FileProblem", "ImportReport", "Kind", "import_app", "run_import"]
+__all__ = ["FileProblem", "ImportReport", "FileKind", "import_app", "run_import"]

@@ -29,7 +29,7 @@ from switchboard.importer.parsers import ClientParser, EmployeeParser, parser_fo
 from switchboard.importer.problems import FileProblem, Issue
 from switchboard.importer.reading import CsvSource, decode, delimiter_option
 from switchboard.importer.repository import BatchResult, ImportRepository, Moved
-from switchboard.importer.rows import DEFAULT_CAPACITY, ClientRow, EmployeeRow, Kind
+from switchboard.importer.rows import DEFAULT_CAPACITY, ClientRow, EmployeeRow, FileKind
 
 BATCH_ROWS = 5_000
 PROGRESS_FROM_BYTES = 1_000_000  # smaller files load too fast for a progress bar to help
@@ -44,7 +44,7 @@ error_console = Console(stderr=True)
 
 @dataclass
 class ImportReport:
-    kind: Kind
+    kind: FileKind
     path: Path
     encoding: str = "utf-8"
     delimiter: str = ","
@@ -90,7 +90,7 @@ ProgressCallback = Callable[[int, int], None]  # (characters read, characters in
 
 async def run_import(
     path: Path,
-    kind: Kind,
+    kind: FileKind,
     database_url: str,
     *,
     columns: str | None = None,
@@ -126,7 +126,7 @@ async def run_import(
 
         async def load(batch: list[EmployeeRow | ClientRow]) -> None:
             try:
-                if kind is Kind.EMPLOYEES:
+                if kind is FileKind.EMPLOYEES:
                     employees = [r for r in batch if isinstance(r, EmployeeRow)]
                     result = await repository.upsert_employees(employees, DEFAULT_CAPACITY)
                 else:
@@ -206,17 +206,17 @@ File = Annotated[Path, typer.Argument(help="The CSV file.", show_default=False)]
 def import_employees(file: File, columns: Columns = None, delimiter: Delimiter = "auto",
                      region: Region = "RU", report: ReportFile = None) -> None:
     """Import employees: email,name,department,role,extension,direct_number,capacity."""
-    _run(Kind.EMPLOYEES, file, columns, delimiter, region, report)
+    _run(FileKind.EMPLOYEES, file, columns, delimiter, region, report)
 
 
 @import_app.command("clients")
 def import_clients(file: File, columns: Columns = None, delimiter: Delimiter = "auto",
                    region: Region = "RU", report: ReportFile = None) -> None:
     """Import clients: external_id,name,segment,phones,owner_email,tax_id,number_ranges."""
-    _run(Kind.CLIENTS, file, columns, delimiter, region, report)
+    _run(FileKind.CLIENTS, file, columns, delimiter, region, report)
 
 
-def _run(kind: Kind, file: Path, columns: str | None, delimiter: str, region: str,
+def _run(kind: FileKind, file: Path, columns: str | None, delimiter: str, region: str,
          report_path: Path | None) -> None:
     url = DatabaseSettings().url
     show_progress = file.is_file() and file.stat().st_size >= PROGRESS_FROM_BYTES
@@ -282,7 +282,7 @@ def print_report(report: ImportReport, out: Console) -> None:
                          ("rejected", report.rejected),
                          ("loaded with warnings", report.loaded_with_warnings)):
         summary.add_row(label, f"{value:,}")
-    if report.kind is Kind.CLIENTS:
+    if report.kind is FileKind.CLIENTS:
         summary.add_row("phones written", f"{report.phones_written:,}")
         summary.add_row("ranges written", f"{report.ranges_written:,}")
         summary.add_row("numbers moved", f"{len(report.moved):,}")

@@ -7,16 +7,16 @@ import re
 from dataclasses import dataclass
 
 from switchboard.importer.problems import FileProblem
-from switchboard.importer.rows import Kind
+from switchboard.importer.rows import FileKind
 
 EMPLOYEE_FIELDS = ("email", "name", "department", "role", "extension", "direct_number", "capacity")
 CLIENT_FIELDS = ("external_id", "name", "segment", "phones", "owner_email", "tax_id",
                  "number_ranges")
-FIELDS = {Kind.EMPLOYEES: EMPLOYEE_FIELDS, Kind.CLIENTS: CLIENT_FIELDS}
+FIELDS = {FileKind.EMPLOYEES: EMPLOYEE_FIELDS, FileKind.CLIENTS: CLIENT_FIELDS}
 REQUIRED = {
-    Kind.EMPLOYEES: ("email", "name", "department", "role"),
+    FileKind.EMPLOYEES: ("email", "name", "department", "role"),
     # Segment is required: it decides the department a call goes to, so no silent default.
-    Kind.CLIENTS: ("external_id", "name", "segment"),
+    FileKind.CLIENTS: ("external_id", "name", "segment"),
 }
 # Fields that hold several values: several columns may feed them (e.g. "Рабочий телефон" and
 # "Мобильный телефон"), and one cell may list several values.
@@ -64,18 +64,18 @@ def header_key(text: str) -> str:
     return re.sub(r"\s+", " ", text.casefold().replace("ё", "е"))
 
 
-def _builtin(kind: Kind) -> dict[str, str]:
-    table = _EMPLOYEE_HEADERS if kind is Kind.EMPLOYEES else _CLIENT_HEADERS
+def _builtin(kind: FileKind) -> dict[str, str]:
+    table = _EMPLOYEE_HEADERS if kind is FileKind.EMPLOYEES else _CLIENT_HEADERS
     mapping = {header_key(f): f for f in FIELDS[kind]}
     for target, headers in table.items():
         mapping.update({header_key(h): target for h in headers})
     return mapping
 
 
-BUILTIN_HEADERS = {kind: _builtin(kind) for kind in Kind}
+BUILTIN_HEADERS = {kind: _builtin(kind) for kind in FileKind}
 
 
-def parse_column_mapping(spec: str | None, kind: Kind) -> dict[str, str]:
+def parse_column_mapping(spec: str | None, kind: FileKind) -> dict[str, str]:
     """`"Телефоны=phones,Ответственный=owner_email"` -> {header key: field}."""
     mapping: dict[str, str] = {}
     for part in (spec or "").split(","):
@@ -103,7 +103,7 @@ class Header:
     ignored: tuple[str, ...]  # columns nobody maps: shown to the user, who may map them
 
 
-def resolve_header(cells: list[str], kind: Kind, mapping: dict[str, str] | None = None) -> Header:
+def resolve_header(cells: list[str], kind: FileKind, mapping: dict[str, str] | None = None) -> Header:
     """Map the file's header to fields; raise FileProblem if it cannot feed the import."""
     names = tuple(c.replace("\ufeff", "").strip() for c in cells)
     if not any(names):

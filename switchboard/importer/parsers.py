@@ -17,7 +17,7 @@ from switchboard.importer import values
 from switchboard.importer.headers import Header, parse_column_mapping
 from switchboard.importer.problems import Issue
 from switchboard.importer.reading import CsvSource, RawRow
-from switchboard.importer.rows import ClientRow, EmployeeRow, Kind, Parsed
+from switchboard.importer.rows import ClientRow, EmployeeRow, FileKind, Parsed
 
 
 class _Cells:
@@ -303,13 +303,13 @@ class ClientParser(_RowParser[ClientRow]):
         return kept
 
 
-def parser_for(kind: Kind, header: Header, region: str = "RU",
+def parser_for(kind: FileKind, header: Header, region: str = "RU",
                delimiter: str = ",") -> EmployeeParser | ClientParser:
-    cls = EmployeeParser if kind is Kind.EMPLOYEES else ClientParser
+    cls = EmployeeParser if kind is FileKind.EMPLOYEES else ClientParser
     return cls(header, region, delimiter)
 
 
-def parse_text(text: str, kind: Kind, columns: str | None = None, delimiter: str | None = None,
+def parse_text(text: str, kind: FileKind, columns: str | None = None, delimiter: str | None = None,
                region: str = "RU") -> tuple[CsvSource, list[Parsed]]:
     """The whole file at once (for tests and small files)."""
     source = CsvSource(text, kind, parse_column_mapping(columns, kind), delimiter)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from switchboard.importer.headers import resolve_header
 from switchboard.importer.problems import FileProblem, Issue
-from switchboard.importer.rows import Kind
+from switchboard.importer.rows import FileKind
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -64,7 +64,7 @@ class RawRow:
 class CsvSource:
     """The rows of a CSV text, with the header resolved and the position for a progress bar."""
 
-    def __init__(self, text: str, kind: Kind, mapping: dict[str, str] | None = None,
+    def __init__(self, text: str, kind: FileKind, mapping: dict[str, str] | None = None,
                  delimiter: str | None = None) -> None:
         if not text.strip():
             raise FileProblem("the file is empty: expected a header line")

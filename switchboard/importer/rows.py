@@ -7,23 +7,23 @@ import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from shared.events import Department, Role, Segment, derive_event_id
+from shared.events import Department, Role, Segment, stable_id
 from switchboard.importer.problems import Issue
 
 DEFAULT_CAPACITY = 10  # the schema's default: leads an employee works at once
 
 
-class Kind(StrEnum):
+class FileKind(StrEnum):
     EMPLOYEES = "employees"
     CLIENTS = "clients"
 
 
 def employee_id(email: str) -> uuid.UUID:
-    return derive_event_id("employee", email)
+    return stable_id("employee", email)
 
 
 def client_id(external_id: str) -> uuid.UUID:
-    return derive_event_id("client", external_id)
+    return stable_id("client", external_id)
 
 
 @dataclass(frozen=True)

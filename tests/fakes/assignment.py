@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from services.assignment.service import LeadStore, LeadTransaction
 from services.assignment.policy import InboxLead, LeadPlan, LeadToClose, PendingLead
-from services.assignment.strength import DepartmentRecord, Kind, Negotiator, Record
+from services.assignment.strength import DepartmentRecord, LeadKind, Negotiator, Record
 from shared import topics
 from shared.events import (
     CallRouted,
@@ -44,7 +44,7 @@ class StoredLead:
     caller: str | None
     department: Department
     destination: str
-    kind: Kind
+    kind: LeadKind
     value: Decimal | None
     currency: str | None
     expected_value: float | None
@@ -68,7 +68,7 @@ class InMemoryLeads(LeadStore):
         self.stages: set[tuple[str, str]] = set()
         self.leads: dict[uuid.UUID, StoredLead] = {}
         self.owners: dict[uuid.UUID, tuple[uuid.UUID, datetime]] = {}  # client: owner, activity
-        self.records: dict[tuple[uuid.UUID, Kind], Record] = {}
+        self.records: dict[tuple[uuid.UUID, LeadKind], Record] = {}
         self.outcomes: dict[uuid.UUID, str] = {}
         self.published: set[uuid.UUID] = set()
         self.tokens: dict[str, uuid.UUID] = {}  # token hash: employee
@@ -134,7 +134,7 @@ class InMemoryTransaction(LeadTransaction):
         staff = self.store.staff.get(employee_id)
         return staff.ref if staff else None
 
-    async def candidates(self, department: Department, roles: Sequence[Role], kind: Kind, *,
+    async def candidates(self, department: Department, roles: Sequence[Role], kind: LeadKind, *,
                          email: str | None = None,
                          including: uuid.UUID | None = None) -> list[Negotiator]:
         return [
@@ -148,7 +148,7 @@ class InMemoryTransaction(LeadTransaction):
             or s.ref.employee_id == including
         ]
 
-    async def department_record(self, department: Department, kind: Kind
+    async def department_record(self, department: Department, kind: LeadKind
                                 ) -> DepartmentRecord:
         members = {i for i, s in self.store.staff.items()
                    if s.ref.department == department and s.ref.active}
@@ -255,7 +255,7 @@ class InMemoryTransaction(LeadTransaction):
         return LeadToClose(lead.lead_id, lead.employee_id, lead.kind) if lead else None
 
     async def record_outcome(self, lead_id: uuid.UUID, event_id: uuid.UUID,
-                             employee_id: uuid.UUID, kind: Kind, outcome: str,
+                             employee_id: uuid.UUID, kind: LeadKind, outcome: str,
                              final_value: Decimal | None, currency: str | None,
                              closed_at: datetime) -> bool:
         if lead_id in self.store.outcomes:

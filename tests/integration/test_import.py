@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from typer.testing import CliRunner
 
-from switchboard.importer import FileProblem, Kind, import_app, run_import
+from switchboard.importer import FileProblem, FileKind, import_app, run_import
 from tests.support import random_id, random_phone
 
 pytestmark = pytest.mark.integration
@@ -92,8 +92,8 @@ async def test_a_crm_export_loads_and_a_second_import_changes_nothing(infra, tmp
     url = infra.database_url
 
     # When both are imported
-    staff = await run_import(employees, Kind.EMPLOYEES, url, now=NOW)
-    first = await run_import(clients, Kind.CLIENTS, url, now=NOW)
+    staff = await run_import(employees, FileKind.EMPLOYEES, url, now=NOW)
+    first = await run_import(clients, FileKind.CLIENTS, url, now=NOW)
 
     # Then the good rows load and the broken ones are reported where they are
     assert (staff.rows_read, staff.inserted, staff.rejected) == (3, 2, 1)
@@ -120,8 +120,8 @@ async def test_a_crm_export_loads_and_a_second_import_changes_nothing(infra, tmp
     assert state["ownership"] == [(romashka[0], ivan[0], NOW, NOW)]
 
     # When the same files are imported again, later
-    staff_again = await run_import(employees, Kind.EMPLOYEES, url, now=NOW + timedelta(days=1))
-    again = await run_import(clients, Kind.CLIENTS, url, now=NOW + timedelta(days=1))
+    staff_again = await run_import(employees, FileKind.EMPLOYEES, url, now=NOW + timedelta(days=1))
+    again = await run_import(clients, FileKind.CLIENTS, url, now=NOW + timedelta(days=1))
 
     # Then nothing changes, and the counts say so
     assert (staff_again.inserted, staff_again.updated, staff_again.unchanged) == (0, 0, 2)
@@ -135,17 +135,17 @@ async def test_a_new_owner_and_a_number_that_moved(infra, tmp_path):
     first_owner, second_owner = f"a.{run}@example.ru", f"b.{run}@example.ru"
     write(tmp_path / "staff.csv", "email;name;department;role\n"
           f"{first_owner};A;commercial;agent\n{second_owner};B;commercial;agent\n")
-    await run_import(tmp_path / "staff.csv", Kind.EMPLOYEES, infra.database_url)
+    await run_import(tmp_path / "staff.csv", FileKind.EMPLOYEES, infra.database_url)
     x, y, shared_phone = f"x-{run}", f"y-{run}", random_phone()
     header = "external_id,name,segment,phones,owner_email\n"
     write(tmp_path / "one.csv", header + f"{x},X,corporate,{shared_phone},{first_owner}\n")
-    await run_import(tmp_path / "one.csv", Kind.CLIENTS, infra.database_url, now=NOW)
+    await run_import(tmp_path / "one.csv", FileKind.CLIENTS, infra.database_url, now=NOW)
 
     # Given the number now belongs to Y, and X has another owner
     later = NOW + timedelta(days=3)
     write(tmp_path / "two.csv", header + f"{x},X renamed,corporate,,{second_owner}\n"
                                          f"{y},Y,corporate,{shared_phone},\n")
-    report = await run_import(tmp_path / "two.csv", Kind.CLIENTS, infra.database_url, now=later)
+    report = await run_import(tmp_path / "two.csv", FileKind.CLIENTS, infra.database_url, now=later)
 
     # Then the number is reassigned and reported, and the new owner owns X since now
     assert [(m.value, m.from_external_id, m.to_external_id) for m in report.moved] == [
@@ -159,7 +159,7 @@ async def test_a_new_owner_and_a_number_that_moved(infra, tmp_path):
     assert state["ownership"] == [(x_row[0], owners[second_owner], later, later)]
 
     # And the same owner again keeps `since`; the same file again changes nothing
-    report = await run_import(tmp_path / "two.csv", Kind.CLIENTS, infra.database_url,
+    report = await run_import(tmp_path / "two.csv", FileKind.CLIENTS, infra.database_url,
                               now=later + timedelta(days=1))
     assert (report.inserted, report.updated, report.unchanged, report.moved) == (0, 0, 2, [])
     assert await dump(infra.database_url, [first_owner, second_owner], [x, y]) == state
@@ -171,8 +171,8 @@ async def test_an_extension_held_by_another_employee_is_not_taken(infra, tmp_pat
     write(tmp_path / "one.csv", header + f"one.{run}@example.ru,One,client,agent,{extension}\n")
     write(tmp_path / "two.csv", header + f"two.{run}@example.ru,Two,client,agent,{extension}\n"
                                          f"three.{run}@example.ru,Three,client,agent,\n")
-    await run_import(tmp_path / "one.csv", Kind.EMPLOYEES, infra.database_url)
-    report = await run_import(tmp_path / "two.csv", Kind.EMPLOYEES, infra.database_url)
+    await run_import(tmp_path / "one.csv", FileKind.EMPLOYEES, infra.database_url)
+    report = await run_import(tmp_path / "two.csv", FileKind.EMPLOYEES, infra.database_url)
     assert (report.inserted, report.rejected) == (1, 1)
     [issue] = report.issues
     assert (issue.line, issue.column) == (2, "extension")
@@ -186,8 +186,8 @@ async def test_an_empty_cell_keeps_the_current_value(infra, tmp_path):
           f"{email},Keep,client,agent,{direct},4\n")
     write(tmp_path / "partial.csv", "email,name,department,role,direct_number\n"
           f"{email},Keep Renamed,client,agent,\n")
-    await run_import(tmp_path / "full.csv", Kind.EMPLOYEES, infra.database_url)
-    report = await run_import(tmp_path / "partial.csv", Kind.EMPLOYEES, infra.database_url)
+    await run_import(tmp_path / "full.csv", FileKind.EMPLOYEES, infra.database_url)
+    report = await run_import(tmp_path / "partial.csv", FileKind.EMPLOYEES, infra.database_url)
     assert (report.updated, report.unchanged) == (1, 0)
     [row] = (await dump(infra.database_url, [email], []))["employees"]
     assert (row[2], row[6], row[7]) == ("Keep Renamed", direct, 4)
@@ -213,7 +213,7 @@ def test_the_command_exit_codes(infra, tmp_path, monkeypatch):
 
 async def test_unreadable_files_raise_before_touching_the_database(tmp_path):
     with pytest.raises(FileProblem, match="cannot read"):
-        await run_import(tmp_path / "missing.csv", Kind.CLIENTS, "postgresql://nowhere")
+        await run_import(tmp_path / "missing.csv", FileKind.CLIENTS, "postgresql://nowhere")
     with pytest.raises(FileProblem, match="required column"):
-        await run_import(write(tmp_path / "x.csv", "email\n"), Kind.EMPLOYEES,
+        await run_import(write(tmp_path / "x.csv", "email\n"), FileKind.EMPLOYEES,
                          "postgresql://nowhere")

@@ -7,7 +7,7 @@ from shared.events import Department, Role, Segment
 from switchboard.importer.parsers import parse_text
 from switchboard.importer.problems import FileProblem
 from switchboard.importer.reading import decode, delimiter_option, sniff_delimiter
-from switchboard.importer.rows import ClientRow, EmployeeRow, Kind, client_id, employee_id
+from switchboard.importer.rows import ClientRow, EmployeeRow, FileKind, client_id, employee_id
 from switchboard.importer.values import normalise_prefix, split_list
 
 CLIENT_HEADER = "external_id,name,segment,phones,owner_email,tax_id,number_ranges\n"
@@ -15,7 +15,7 @@ EMPLOYEE_HEADER = "email,name,department,role,extension,direct_number,capacity\n
 
 
 def clients(text: str, **options):
-    source, parsed = parse_text(text, Kind.CLIENTS, **options)
+    source, parsed = parse_text(text, FileKind.CLIENTS, **options)
     return source, parsed
 
 
@@ -140,7 +140,7 @@ def test_russian_employee_headers_and_values():
     text = ("ФИО;Почта;Отдел;Роль;Добавочный;Прямой номер;Ёмкость\n"
             "Иван Петров;ivan@example.ru;Коммерческий отдел;Руководитель;101;8 495 100-00-01;5\n"
             "Анна Смирнова;anna@example.ru;клиентский;менеджер;;;\n")
-    _, parsed = parse_text(text, Kind.EMPLOYEES)
+    _, parsed = parse_text(text, FileKind.EMPLOYEES)
     assert issues(parsed) == []
     assert loaded(parsed) == [
         EmployeeRow(2, "ivan@example.ru", "Иван Петров", Department.COMMERCIAL, Role.HEAD,
@@ -152,7 +152,7 @@ def test_russian_employee_headers_and_values():
 
 def test_headers_match_whatever_the_case_yo_spacing_or_a_required_star():
     text = "  EMAIL ;Имя*;ОТДЕЛ;роль:;Емкость\nivan@example.ru;Иван;commercial;agent;3\n"
-    _, parsed = parse_text(text, Kind.EMPLOYEES)
+    _, parsed = parse_text(text, FileKind.EMPLOYEES)
     assert loaded(parsed)[0].capacity == 3
 
 
@@ -249,7 +249,7 @@ def test_broken_employee_rows():
             + "not-an-email,,sales dept,boss,1,hello,-3\n"
             + "IVAN@example.ru,Иван 2,client,agent,,,\n"
             + "anna@example.ru,Анна,client,agent,101,8 495 100-00-01,x\n")
-    _, parsed = parse_text(text, Kind.EMPLOYEES)
+    _, parsed = parse_text(text, FileKind.EMPLOYEES)
     assert [r.email for r in loaded(parsed)] == ["ivan@example.ru"]
     found = {(i.line, i.column): i.reason for i in issues(parsed)}
     assert found == {

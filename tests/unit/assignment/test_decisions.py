@@ -23,7 +23,7 @@ from services.assignment.policy import (
     head_may_act,
     on_arrival,
 )
-from services.assignment.strength import DepartmentRecord, Kind, Negotiator, Record
+from services.assignment.strength import DepartmentRecord, LeadKind, Negotiator, Record
 from shared.events import Strategy
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -41,7 +41,7 @@ def person(name, won=0, lost=0, *, load=0, capacity=3, active=True, on_leave=Fal
 
 def plan(value=None, currency="RUB") -> LeadPlan:
     return LeadPlan(lead_id=uuid.uuid4(), track=Track.COMMERCIAL_DEPARTMENT, employee_id=None,
-                    strategy=None, kind=Kind("large_corporate", "large"),
+                    strategy=None, kind=LeadKind("large_corporate", "large"),
                     value=Decimal(value) if value is not None else None, currency=currency,
                     at=NOW)
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from services.assignment.policy import PendingLead, Track, assigned_event, lead_id_for, plan_lead
-from services.assignment.strength import Kind
+from services.assignment.strength import LeadKind
 from shared.events import (
     CallRouted,
     Department,
@@ -50,7 +50,7 @@ def test_a_qualified_small_lead_stays_with_the_operator_who_qualified_it():
                      now=NOW)
     assert plan.track is Track.CLIENT_DEPARTMENT and plan.employee_id == operator
     assert plan.strategy is Strategy.CLIENT_DEPARTMENT
-    assert plan.kind == Kind("small_business", "small")
+    assert plan.kind == LeadKind("small_business", "small")
     assert (plan.value, plan.currency, plan.at) == (Decimal(90000), "RUB", NOW)
 
 
@@ -59,10 +59,10 @@ def test_a_commercial_lead_has_nobody_yet_and_knows_its_kind():
                      now=NOW)
     assert ring.track is Track.COMMERCIAL_DEPARTMENT
     assert ring.employee_id is None and ring.strategy is None
-    assert ring.kind == Kind("large_corporate", "unknown")  # no size before qualification
+    assert ring.kind == LeadKind("large_corporate", "unknown")  # no size before qualification
     qualified = plan_lead(routed(Destination.COMMERCIAL_DEPARTMENT, stage=Stage.QUALIFIED,
                                  size_class=SizeClass.LARGE), now=NOW)
-    assert qualified.kind == Kind("unknown", "large")
+    assert qualified.kind == LeadKind("unknown", "large")
 
 
 def test_both_stages_of_a_call_make_the_same_lead():
