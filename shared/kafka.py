@@ -63,6 +63,12 @@ class Context(_FastStreamContext):
         return super().use(**kwargs)
 
 
+def current_message() -> Any:
+    """The default of a handler's parameter that wants the Kafka message itself (its headers):
+    `msg: KafkaMessage = current_message()`."""
+    return Context("message")
+
+
 def group_id(service: str) -> str:
     """The consumer group of a service: all its replicas share it."""
     return f"switchboard-{service}"

@@ -34,7 +34,7 @@ class KeepRules:
 
 
 @dataclass(frozen=True)
-class Market:
+class RecentFlow:
     """The recent commercial flow, as the keep rules need it."""
 
     inflow_last_hour: int = 0  # commercial leads that arrived within the hour before this one
@@ -59,22 +59,22 @@ def why_keep(
     value: Decimal | None,
     currency: str | None,
     expected: float | None,
-    market: Market,
+    flow: RecentFlow,
     rules: KeepRules,
 ) -> str | None:
     """Why the head should keep this lead, or None when it may be passed on."""
-    if rules.low_volume_per_hour and market.inflow_last_hour < rules.low_volume_per_hour:
-        return (f"low volume: {market.inflow_last_hour} commercial leads in the last hour "
+    if rules.low_volume_per_hour and flow.inflow_last_hour < rules.low_volume_per_hour:
+        return (f"low volume: {flow.inflow_last_hour} commercial leads in the last hour "
                 f"(under {rules.low_volume_per_hour}), the head takes them all")
     if rules.mode == "threshold" and value is not None and currency in rules.thresholds:
         threshold = rules.thresholds[currency]
         if float(value) >= threshold:
             return f"worth {value} {currency}, at least the threshold of {threshold:g} {currency}"
     if rules.mode == "top_share" and expected is not None and rules.top_share > 0:
-        better = sum(1 for other in market.recent_expected_values if other > expected)
+        better = sum(1 for other in flow.recent_expected_values if other > expected)
         # This lead ranks `better + 1` among the recent ones and itself; the top share of
         # n leads is the best ceil(share x n) of them (so at least the best one).
-        total = len(market.recent_expected_values) + 1
+        total = len(flow.recent_expected_values) + 1
         if better + 1 <= max(1, math.ceil(rules.top_share * total - 1e-9)):
             return (f"expected value {expected:,.0f} ranks {better + 1} of {total} recent "
                     f"leads: within the top {rules.top_share:.0%}")
@@ -86,12 +86,12 @@ def decide_keep(
     value: Decimal | None,
     currency: str | None,
     expected: float | None,
-    market: Market,
+    flow: RecentFlow,
     rules: KeepRules,
 ) -> Kept | None:
     """The head keeps the lead when a keep rule says so and a head has room; else None (the
     lead goes to the inbox)."""
-    reason = why_keep(value, currency, expected, market, rules)
+    reason = why_keep(value, currency, expected, flow, rules)
     if reason is None:
         return None
     head = keeping_head(heads)

@@ -26,7 +26,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from services.assignment.keep import KeepRules, Kept, Market, decide_keep
+from services.assignment.keep import KeepRules, Kept, RecentFlow, decide_keep
 from services.assignment.strength import (
     DepartmentRecord,
     LeadKind,
@@ -176,14 +176,14 @@ def on_arrival(
     heads: Sequence[Negotiator],
     negotiators: Sequence[Negotiator],
     department: DepartmentRecord,
-    market: Market,
+    flow: RecentFlow,
     rules: AssignmentRules,
 ) -> Choice | ToInbox:
     """A new commercial lead: the head keeps it (keep.py), or it waits in the head's inbox
     until the deadline."""
     kept = decide_keep(heads, plan.value, plan.currency,
                        lead_expected_value(plan.value, department, rules.prior_strength),
-                       market, rules.keep)
+                       flow, rules.keep)
     if kept is None:
         return ToInbox(plan.at + rules.deadline)
     return _choice_of_keeping_head(kept, negotiators, department, plan.value, rules)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from services.assignment.auth import token_hash
-from services.assignment.keep import Market
+from services.assignment.keep import RecentFlow
 from services.assignment.policy import (
     AssignmentRules,
     Choice,
@@ -266,12 +266,12 @@ async def _commercial_lead(deps: Assignment, tx: LeadTransaction, routed: CallRo
     heads = await tx.candidates(Department.COMMERCIAL, (Role.HEAD,), plan.kind,
                                 email=deps.head_email)
     negotiators = await tx.candidates(Department.COMMERCIAL, (Role.AGENT,), plan.kind)
-    market = Market(
+    flow = RecentFlow(
         inflow_last_hour=await tx.inflow_last_hour(plan.at, plan.lead_id),
         recent_expected_values=await tx.recent_expected_values(
             plan.currency, plan.at - rules.keep_window, plan.lead_id),
     )
-    outcome = on_arrival(plan, heads, negotiators, department, market, rules)
+    outcome = on_arrival(plan, heads, negotiators, department, flow, rules)
     if isinstance(outcome, ToInbox):
         await tx.to_inbox(plan.lead_id, outcome.due_at)
         return False

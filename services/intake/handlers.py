@@ -11,7 +11,7 @@ from services.intake.dialects import adapt
 from services.intake.service import Intake, accept
 from shared import topics
 from shared.events import utcnow
-from shared.kafka import Context, group_id, service_router
+from shared.kafka import current_message, group_id, service_router
 
 router = service_router()
 
@@ -30,7 +30,7 @@ def header(msg: KafkaMessage, name: str) -> str | None:
                    auto_offset_reset="earliest", decoder=raw_body)
 async def accept_on_pbx_event(
     body: bytes,
-    msg: KafkaMessage = Context("message"),
+    msg: KafkaMessage = current_message(),
     deps: Intake = Intake.inject(),
 ) -> None:
     """Kafka headers: `dialect` (default `generic`), `pbx` (the PBX's name, for dialects whose

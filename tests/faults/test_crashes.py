@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared import topics
 from switchboard.devstack import SERVICES, Infrastructure, Services
+from tests.support import seed_employee
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(1800)]
 
@@ -96,11 +97,8 @@ class Run:
         conn = await asyncpg.connect(url)
         try:
             now = datetime.now(UTC)
-            employees = [uuid.uuid4() for _ in range(10)]
-            await conn.executemany(
-                """INSERT INTO employees (employee_id, email, name, department, role, capacity)
-                   VALUES ($1, $2, $3, 'commercial', 'agent', 100000)""",
-                [(e, f"{e.hex}@faults.example", f"Agent {e.hex[:6]}") for e in employees])
+            employees = [await seed_employee(conn, domain="faults.example", capacity=100000)
+                         for _ in range(10)]
             block = random.randrange(10**4)
             for i in range(CLIENTS):
                 client_id = uuid.uuid4()

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.assignment.keep import KeepRules, Market
+from services.assignment.keep import KeepRules, RecentFlow
 from services.assignment.policy import (
     AssignmentRules,
     Choice,
@@ -80,7 +80,7 @@ def test_when_the_whole_department_is_full_the_qualifying_operator_keeps_it():
 def test_a_lucrative_lead_is_kept_by_the_head_with_the_runners_up():
     olga = person("olga", 50, 20)
     team = [person("a", 10, 10), person("b", 5, 15), person("c"), person("d", load=3)]
-    choice = on_arrival(plan("25000000"), [olga], team, DEPARTMENT, Market(50), RULES)
+    choice = on_arrival(plan("25000000"), [olga], team, DEPARTMENT, RecentFlow(50), RULES)
     assert isinstance(choice, Choice)
     assert choice.employee is olga and choice.strategy is Strategy.HEAD_KEPT
     assert choice.score > 0.6 * 25_000_000
@@ -89,15 +89,15 @@ def test_a_lucrative_lead_is_kept_by_the_head_with_the_runners_up():
 
 def test_other_leads_wait_in_the_inbox_until_the_deadline():
     olga = person("olga")
-    arrival = on_arrival(plan("500000"), [olga], [person("a")], DEPARTMENT, Market(50), RULES)
+    arrival = on_arrival(plan("500000"), [olga], [person("a")], DEPARTMENT, RecentFlow(50), RULES)
     assert arrival == ToInbox(NOW + timedelta(minutes=10))
 
 
 def test_a_full_head_keeps_nothing_even_at_low_volume():
     olga = person("olga", load=3, capacity=3)
     low = AssignmentRules(keep=KeepRules(mode="off", low_volume_per_hour=5))
-    assert isinstance(on_arrival(plan("1"), [olga], [], DEPARTMENT, Market(0), low), ToInbox)
-    assert isinstance(on_arrival(plan("90000000"), [olga], [], DEPARTMENT, Market(50), RULES),
+    assert isinstance(on_arrival(plan("1"), [olga], [], DEPARTMENT, RecentFlow(0), low), ToInbox)
+    assert isinstance(on_arrival(plan("90000000"), [olga], [], DEPARTMENT, RecentFlow(50), RULES),
                       ToInbox)
 
 

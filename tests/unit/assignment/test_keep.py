@@ -6,13 +6,13 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.assignment.keep import KeepRules, Market, decide_keep, keeping_head, why_keep
+from services.assignment.keep import KeepRules, RecentFlow, decide_keep, keeping_head, why_keep
 from services.assignment.strength import Negotiator
 
 THRESHOLDS = KeepRules(mode="threshold", thresholds={"RUB": 10_000_000},
                        low_volume_per_hour=0)
 TOP_TENTH = KeepRules(mode="top_share", top_share=0.1, low_volume_per_hour=0)
-BUSY = Market(inflow_last_hour=50)
+BUSY = RecentFlow(inflow_last_hour=50)
 
 
 def head(name="Olga", *, load=0, capacity=3, active=True, on_leave=False):
@@ -31,27 +31,27 @@ def test_the_head_keeps_a_lead_at_the_threshold_of_its_currency():
 
 
 def test_the_head_keeps_the_top_share_by_expected_value():
-    recent = Market(inflow_last_hour=50, recent_expected_values=[float(v) for v in range(1, 20)])
+    recent = RecentFlow(inflow_last_hour=50, recent_expected_values=[float(v) for v in range(1, 20)])
     # 19 recent leads and this one: the top 10% are the best 2.
     assert why_keep(Decimal(1), "RUB", 19.0, recent, TOP_TENTH) is not None  # 1st
     assert why_keep(Decimal(1), "RUB", 18.5, recent, TOP_TENTH) is not None  # 2nd
     assert why_keep(Decimal(1), "RUB", 17.5, recent, TOP_TENTH) is None  # 3rd
     # The very first lead is the best so far.
-    assert why_keep(Decimal(1), "RUB", 1.0, Market(50), TOP_TENTH) is not None
+    assert why_keep(Decimal(1), "RUB", 1.0, RecentFlow(50), TOP_TENTH) is not None
     assert why_keep(None, None, None, recent, TOP_TENTH) is None
 
 
 def test_at_low_volume_the_head_keeps_every_lead():
     rules = KeepRules(mode="off", low_volume_per_hour=5)
-    assert decide_keep([head()], None, None, None, Market(inflow_last_hour=4), rules)
-    assert decide_keep([head()], None, None, None, Market(inflow_last_hour=5), rules) is None
+    assert decide_keep([head()], None, None, None, RecentFlow(inflow_last_hour=4), rules)
+    assert decide_keep([head()], None, None, None, RecentFlow(inflow_last_hour=5), rules) is None
 
 
 def test_the_head_keeps_nothing_beyond_capacity():
     full = head(load=3, capacity=3)
     assert decide_keep([full], Decimal(50000000), "RUB", None, BUSY, THRESHOLDS) is None
     low_volume = KeepRules(mode="off", low_volume_per_hour=100)
-    assert decide_keep([full], Decimal(1), "RUB", None, Market(0), low_volume) is None
+    assert decide_keep([full], Decimal(1), "RUB", None, RecentFlow(0), low_volume) is None
 
 
 def test_a_head_on_leave_or_gone_keeps_nothing():
@@ -73,7 +73,7 @@ def test_whoever_keeps_has_room(heads, leads):
     rules = KeepRules(mode="off", low_volume_per_hour=1000)
     for _ in range(leads):
         current = [head(h.name, load=loads[h.name], capacity=h.capacity) for h in team]
-        kept = decide_keep(current, None, None, None, Market(0), rules)
+        kept = decide_keep(current, None, None, None, RecentFlow(0), rules)
         if kept is None:
             assert all(loads[h.name] >= h.capacity for h in team)
             break
