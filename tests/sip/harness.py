@@ -326,13 +326,15 @@ class SipLab:
             except (TimeoutError, ConnectionRefusedError):
                 return False
 
-    def add_phone(self, name: str, *, ring_ms: int = 0) -> Phone:
-        """A phone (an extension named `name`, e.g. "214") that answers after `ring_ms`."""
+    def add_phone(self, name: str, *, ring_ms: int = 0, port: int | None = None) -> Phone:
+        """A phone (an extension named `name`, e.g. "214") that answers after `ring_ms`, on
+        `port` (one free_udp_port() gave earlier, e.g. written into a dial template) or on
+        any free one."""
         if name in self.phones:
             raise ValueError(f"phone {name!r} exists")
         if not re.fullmatch(r"[A-Za-z0-9_.+-]+", name):
             raise ValueError(f"phone name {name!r}: letters, digits and _.+- only")
-        port = free_udp_port()
+        port = port or free_udp_port()
         message_log = self.root / f"phone-{name}.msg"
         process = self._start(
             [tool("sipp") or "sipp", "-sf", str(SCENARIOS / "phone.xml"),
