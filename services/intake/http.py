@@ -32,6 +32,7 @@ from services.intake.service import (CallBusy, Intake, IntakeRules, accept, reje
                                      route_call)
 from services.intake.signing import verify_switchboard, verify_twilio
 from services.intake.twilio import parse_form
+from shared.access.http import errors
 from shared.errors import PermanentError
 from shared.events import utcnow
 
@@ -75,8 +76,9 @@ def authenticate(dialect: str, request: Request, raw: bytes, rules: IntakeRules
     return (None, problem) if problem else (connector, None)
 
 
-# The dialects whose PBX asks with GET and query parameters (and Zadarma's URL check).
-GET_DIALECTS = ("asterisk", "kamailio", "zadarma")
+# The dialects whose PBX may ask with GET and query parameters (Twilio when its webhook is
+# set to GET; Zadarma for its URL check).
+GET_DIALECTS = ("asterisk", "kamailio", "twilio", "zadarma")
 BASIC_AUTH_DIALECTS = ("asterisk", "kamailio", "freeswitch")
 
 
@@ -121,7 +123,8 @@ def authenticate_route(dialect: str, request: Request, raw: bytes, rules: Intake
 def pbx_routes(broker: KafkaBroker) -> APIRouter:
     api = APIRouter()
 
-    @api.post("/v1/pbx/{dialect}", status_code=202)
+    # The PBXs sign their requests: no principal, no guard.
+    @api.post("/v1/pbx/{dialect}", status_code=202, responses=errors(400, 401, 404, 413, 503))
     async def receive_pbx_event(dialect: str, request: Request,
                                 deps: Intake = Depends(Intake.provider(broker))
                                 ) -> JSONResponse:
@@ -153,7 +156,8 @@ def pbx_routes(broker: KafkaBroker) -> APIRouter:
             status_code=202,
         )
 
-    @api.api_route("/v1/route/{dialect}", methods=["GET", "POST"])
+    @api.api_route("/v1/route/{dialect}", methods=["GET", "POST"],
+                   responses=errors(400, 401, 404, 405, 413))
     async def route_ringing_call(dialect: str, request: Request,
                                  deps: Intake = Depends(Intake.provider(broker))) -> Response:
         """Whom to dial for a call that is ringing, in the dialect's own format."""

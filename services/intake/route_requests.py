@@ -38,7 +38,7 @@ from urllib.parse import parse_qsl
 from services.intake import freeswitch, twilio, zadarma
 from services.intake.generic import from_generic
 from services.intake.pbx import MAX_CALL_ID, MAX_NUMBER, Ignored, call_received, within
-from shared.events import CallReceived
+from shared.events import CallerStatus, CallReceived
 from shared.errors import PermanentError
 from shared.phones import normalise
 
@@ -175,6 +175,9 @@ def _freeswitch(query: str, body: bytes, *, region: str, now: datetime, pbx: str
     if isinstance(adapted, Ignored):
         return NotRouted(freeswitch.DIALECT, "dialplan", adapted.reason)
     assert isinstance(adapted, CallReceived)  # a CHANNEL_CREATE is never a lifecycle moment
+    if adapted.caller_status is CallerStatus.INTERNAL:
+        # One of our own phones dialing another: FreeSWITCH's own dialplan connects them.
+        return NotRouted(freeswitch.DIALECT, "internal", "a call between internal extensions")
     return RouteRequest(adapted, context=context,
                         destination_number=fields["Caller-Destination-Number"].strip())
 
