@@ -12,10 +12,13 @@ from rich.console import Console
 from shared import db
 from shared.kafka import create_topics
 from shared.settings import DatabaseSettings, KafkaSettings
+from switchboard.audit import audit_command
 from switchboard.bench import bench_command
 from switchboard.importer import import_app
+from switchboard.integrations import integration_app
 from switchboard.replay import replay_command
 from switchboard.token import token_command
+from switchboard.users import user_app
 
 app = typer.Typer(help="Switchboard: routes a company's incoming sales calls.",
                   no_args_is_help=True)
@@ -26,9 +29,12 @@ app.add_typer(db_app, name="db")
 app.add_typer(topics_app, name="topics")
 app.add_typer(dev_app, name="dev")
 app.add_typer(import_app, name="import")
+app.add_typer(user_app, name="user")
+app.add_typer(integration_app, name="integration")
 
 app.command("replay")(replay_command)
 app.command("token")(token_command)
+app.command("audit")(audit_command)
 app.command("bench")(bench_command)
 
 console = Console()

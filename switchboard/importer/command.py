@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from shared.access.store import audit
 from shared.settings import DatabaseSettings
 from switchboard.importer.headers import parse_column_mapping
 from switchboard.importer.parsers import ClientParser, EmployeeParser, parser_for
@@ -157,6 +158,7 @@ async def run_import(
             # A thread cannot be cancelled: let the parse under way end before we return.
             with contextlib.suppress(Exception):
                 await upcoming
+        await audit(conn, None, "import", f"{kind} {path.name}", _counts(report))
     finally:
         await conn.close()
     if progress:
@@ -164,6 +166,18 @@ async def run_import(
     report.issues.sort(key=lambda i: i.line)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _counts(report: ImportReport) -> dict[str, int]:
+    """What an import run did, for its audit line."""
+    counts = {"rows_read": report.rows_read, "inserted": report.inserted,
+              "updated": report.updated, "unchanged": report.unchanged,
+              "rejected": report.rejected, "loaded_with_warnings": report.loaded_with_warnings}
+    if report.kind is FileKind.CLIENTS:
+        counts |= {"phones_written": report.phones_written,
+                   "ranges_written": report.ranges_written, "numbers_moved": len(report.moved),
+                   "owners_set": report.owners_set}
+    return counts
 
 
 def _batches(source: CsvSource, parser: EmployeeParser | ClientParser, report: ImportReport,
