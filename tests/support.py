@@ -210,3 +210,35 @@ def generic_call(caller: str | None, *, dialed: str = "+74951000000",
     payload = {"pbx": pbx, "call_id": call_id, "caller": caller, "dialed": dialed,
                "started_at": datetime.now(UTC).isoformat()}
     return f"{pbx}:{call_id}", json.dumps(payload).encode()
+
+
+async def api_token(conn: asyncpg.Connection, *, employee_id: uuid.UUID | None = None,
+                    integration: str | None = None, scopes: tuple[str, ...] = (),
+                    expires_at: datetime | None = None, revoked: bool = False) -> str:
+    """A bearer token of the services' APIs, stored as its hash as `switchboard token` does:
+    an employee's, or a new integration's (named `integration`) with these scopes."""
+    from shared.access.credentials import INTEGRATION_TOKEN, PERSON_TOKEN, new_token, token_hash
+
+    integration_id = None
+    if integration is not None:
+        integration_id = uuid.uuid4()
+        await conn.execute("INSERT INTO integrations (integration_id, name) VALUES ($1, $2)",
+                           integration_id, integration)
+    token = new_token(PERSON_TOKEN if integration is None else INTEGRATION_TOKEN)
+    await conn.execute(
+        """INSERT INTO api_tokens (token_hash, employee_id, integration_id, scopes, expires_at,
+                                   revoked_at)
+           VALUES ($1, $2, $3, $4, $5, CASE WHEN $6 THEN now() END)""",
+        token_hash(token), employee_id, integration_id,
+        list(scopes) if integration is not None else None, expires_at, revoked)
+    return token
+
+
+async def employee_with_token(url: str, **kw) -> tuple[uuid.UUID, str]:
+    """An employee (`seed_employee`'s arguments) and a bearer token of theirs."""
+    conn = await asyncpg.connect(url)
+    try:
+        employee_id = await seed_employee(conn, **kw)
+        return employee_id, await api_token(conn, employee_id=employee_id)
+    finally:
+        await conn.close()

@@ -11,6 +11,8 @@ from services.intake.handlers import router
 from services.intake.http import pbx_routes
 from services.intake.repository import AcceptedCalls
 from services.intake.service import Intake, IntakeRules
+from shared.access.http import Access, install_refusals
+from shared.access.store import AccessStore
 from shared.app import database, pool_ready, serve, service_app
 from shared.kafka import Publisher, client_options, service_broker
 from shared.settings import IntakeSettings
@@ -34,12 +36,14 @@ async def resources() -> AsyncIterator[dict]:
             Intake(calls=AcceptedCalls(pool), publisher=Publisher(broker),
                    rules=IntakeRules.from_settings(settings), dial_plan=dial_plan,
                    routed=routed).install(broker)
+            Access(store=AccessStore(pool), settings=settings.access).install(broker)
             yield {"database": partial(pool_ready, pool), "decisions": listener.is_running}
         finally:
             await listener.stop()
 
 
 app = service_app("intake", broker, resources)
+install_refusals(app)
 app.include_router(pbx_routes(broker))
 
 if __name__ == "__main__":

@@ -6,13 +6,16 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from services.router.handlers import router
 from services.router.http import rules_routes
 from services.router.in_force import RulesInForce
 from services.router.rules import RulesError
 from services.router.service import Routing
-from shared.app import serve, service_app
+from shared.access.http import Access, install_refusals
+from shared.access.store import AccessStore
+from shared.app import database, pool_ready, serve, service_app
 from shared.kafka import Publisher, service_broker
 from shared.settings import RouterSettings
 
@@ -27,19 +30,23 @@ except RulesError as error:  # nothing to route by: stop with the reason
 
 @asynccontextmanager
 async def resources() -> AsyncIterator[dict]:
-    Routing(publisher=Publisher(broker), rules=rules).install(broker)
-    logging.getLogger(__name__).info("routing rules %s in force, from %s",
-                                     rules.current.version, rules.path)
-    watching = asyncio.create_task(rules.watch())
-    try:
-        yield {}
-    finally:
-        watching.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watching
+    # Routing needs no database; who may read the rules does.
+    async with database(settings) as pool:
+        Routing(publisher=Publisher(broker), rules=rules).install(broker)
+        Access(store=AccessStore(pool), settings=settings.access).install(broker)
+        logging.getLogger(__name__).info("routing rules %s in force, from %s",
+                                         rules.current.version, rules.path)
+        watching = asyncio.create_task(rules.watch())
+        try:
+            yield {"database": partial(pool_ready, pool)}
+        finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
 
 
 app = service_app("router", broker, resources)
+install_refusals(app)
 app.include_router(rules_routes(broker))
 
 if __name__ == "__main__":

@@ -22,11 +22,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
 
 from shared.access.principals import Principal, Scope
 from shared.access.credentials import (SESSION_TOKEN, hash_password, new_token, password_problem,
@@ -73,9 +75,61 @@ async def refused_answer(_: Request, refused: Exception) -> JSONResponse:
                         status_code=refused.status, headers=refused.headers)
 
 
-def install_refusals(app: Any) -> None:
-    """Every service's app answers a `Refused` with its status and the error model."""
+async def invalid_request_answer(_: Request, invalid: Exception) -> JSONResponse:
+    """FastAPI's own validation of a body or parameters, in the error model; the input itself
+    is not echoed (a sign-in body holds a password)."""
+    assert isinstance(invalid, RequestValidationError)
+    first = next(iter(invalid.errors()), {})
+    loc = [str(part) for part in first.get("loc", ())]
+    where = ("body" if first.get("type") == "json_invalid"
+             else ".".join(loc[1:]) or ".".join(loc) or None)
+    return JSONResponse({"error": first.get("msg", "the request is not valid"), "where": where},
+                        status_code=422)
+
+
+async def http_error_answer(_: Request, error: Exception) -> JSONResponse:
+    """Starlette's own answers (no such path, a method the path does not take) in the model."""
+    assert isinstance(error, HTTPException)
+    return JSONResponse({"error": str(error.detail), "where": None},
+                        status_code=error.status_code, headers=error.headers)
+
+
+def install_refusals(app: FastAPI) -> None:
+    """Every error answer of a service's app is the error model: a `Refused`, FastAPI's
+    validation (422) and Starlette's own (404, 405); the OpenAPI document says so."""
     app.add_exception_handler(Refused, refused_answer)
+    app.add_exception_handler(RequestValidationError, invalid_request_answer)
+    app.add_exception_handler(HTTPException, http_error_answer)
+    _validation_in_the_error_model(app)
+
+
+def _validation_in_the_error_model(app: FastAPI) -> None:
+    """FastAPI declares its own 422 body on every endpoint with parameters that has not
+    declared 422 itself; the handler above answers the error model instead."""
+    generate = app.openapi
+    done = False
+
+    def openapi() -> dict[str, Any]:
+        nonlocal done
+        schema = generate()
+        if done:
+            return schema
+        answer = {"description": "A field is not valid", "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/ErrorAnswer"}}}}
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+                if "HTTPValidationError" in str(responses.get("422", "")):
+                    responses["422"] = answer
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas.setdefault("ErrorAnswer", ErrorAnswer.model_json_schema())
+        if "HTTPValidationError" not in str(schema.get("paths")):
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+        done = True
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True)
@@ -135,7 +189,8 @@ async def _authenticated(access: Access, request: Request,
     session = await access.store.session(
         token_hash(cookie), now, timedelta(minutes=access.settings.session_idle_minutes))
     if session is None:
-        raise Refused(401, "the session has ended; sign in again", "session")
+        raise Refused(401, "the session has ended; sign in again", "session",
+                      {"WWW-Authenticate": "Bearer"})
     if request.method not in SAFE_METHODS:
         given = await csrf_of(request)
         if not given or not hmac.compare_digest(given, session.csrf_token):

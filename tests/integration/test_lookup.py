@@ -18,6 +18,7 @@ from tests.support import (
     about,
     body,
     employee_with_line,
+    employee_with_token,
     publish,
     random_id,
     random_phone,
@@ -178,7 +179,9 @@ async def test_caller_look_up_for_operators(infra, services):
     await enrich(infra, call(phone))
     lookup = services.running["lookup"].url
     national = "8 (" + phone[2:5] + ") " + phone[5:8] + "-" + phone[8:10] + "-" + phone[10:]
-    async with httpx.AsyncClient(base_url=lookup) as http:
+    _, token = await employee_with_token(infra.database_url, department="client")
+    async with httpx.AsyncClient(base_url=lookup,
+                                 headers={"Authorization": f"Bearer {token}"}) as http:
         found = await http.get(f"/v1/callers/{national}")
         unknown = await http.get(f"/v1/callers/{random_phone()}")
         garbage = await http.get("/v1/callers/not-a-number")

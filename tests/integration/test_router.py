@@ -33,7 +33,7 @@ from switchboard.devstack import ServiceProcess, Services
 from switchboard.infra import free_port
 from switchboard.replay import input_partitions
 from tests.conftest import Endpoints
-from tests.support import TopicWatch, about, body, publish, random_id
+from tests.support import TopicWatch, about, body, employee_with_token, publish, random_id
 
 pytestmark = pytest.mark.integration
 
@@ -52,15 +52,17 @@ class OwnRouter:
     """The router process under test, and the partitions it owns."""
 
     def __init__(self, infra: Endpoints, process: ServiceProcess, rules_file: Path,
-                 watch: TopicWatch) -> None:
+                 watch: TopicWatch, token: str) -> None:
         self.infra, self.process, self.rules_file, self.watch = infra, process, rules_file, watch
+        self.token = token  # an operator's: who may read the rules
         self.base = rules_file.read_text()  # the module's rules
         self.versions = {rules_version(rules_file.read_bytes())}
         self.mine: dict[str, list[int]] = {}
 
     async def rules_status(self) -> dict:
         async with httpx.AsyncClient() as http:
-            return (await http.get(f"{self.process.url}/v1/rules")).json()
+            return (await http.get(f"{self.process.url}/v1/rules",
+                                    headers={"Authorization": f"Bearer {self.token}"})).json()
 
     async def send(self, topic: str, event: BaseModel | bytes, partition: int | None = None
                    ) -> None:
@@ -151,8 +153,9 @@ async def router(infra: Endpoints, tmp_path_factory: pytest.TempPathFactory
     })
     try:
         await asyncio.to_thread(services.wait_ready, 90, ["router"])
+        _, token = await employee_with_token(infra.database_url, department="client")
         async with TopicWatch(infra.bootstrap, ROUTED, REJECTED) as watch:
-            own = OwnRouter(infra, process, rules_file, watch)
+            own = OwnRouter(infra, process, rules_file, watch, token)
             await own.probe()
             yield own
     finally:

@@ -1,0 +1,452 @@
+"""Who may see and change what, on the real stack: every endpoint with client data behind the
+shared guard (no credentials, the wrong role, an integration with and without the scope,
+expired and revoked tokens), people's sign-in on the lookup (the session cookie, CSRF, sign
+out, ended sessions, one answer for an unknown e-mail and a wrong password, the rate limit,
+invitation links), the audit log, and one error model in every answer and OpenAPI document.
+
+Each sign-in comes from its own address (`X-Forwarded-For`, which uvicorn takes from a proxy
+on 127.0.0.1), so the per-address limit of one test, or of an earlier run, never meets another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+import pytest
+
+from shared.access.credentials import INVITATION_TOKEN, hash_password, new_token, token_hash
+from shared.access.principals import Scope
+from switchboard.devstack import Services
+from tests.conftest import Endpoints
+from tests.support import api_token, random_id, random_phone, seed_client, seed_employee
+
+pytestmark = pytest.mark.integration
+
+DOMAIN = "access-it.example"  # the e-mails of this module's employees
+PASSWORD = "correct horse battery staple"
+SESSION_COOKIE = "sb_session"
+
+
+@dataclass
+class Stack:
+    infra: Endpoints
+    urls: dict[str, str]  # service -> its URL
+    ids: dict[str, uuid.UUID] = field(default_factory=dict)  # who -> employee id
+    tokens: dict[str, str] = field(default_factory=dict)  # who -> bearer token
+    emails: dict[str, str] = field(default_factory=dict)
+
+    async def connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self.infra.database_url)
+
+    async def fetch(self, query: str, *args) -> list[asyncpg.Record]:
+        conn = await self.connect()
+        try:
+            return await conn.fetch(query, *args)
+        finally:
+            await conn.close()
+
+    async def execute(self, query: str, *args) -> None:
+        conn = await self.connect()
+        try:
+            await conn.execute(query, *args)
+        finally:
+            await conn.close()
+
+    async def person(self, who: str, *, department: str, role: str,
+                     password: str | None = None) -> str:
+        """A new employee of this module; their e-mail."""
+        employee_id = uuid.uuid4()
+        email = f"{who.replace(' ', '.')}.{employee_id.hex[:10]}@{DOMAIN}"
+        conn = await self.connect()
+        try:
+            await seed_employee(conn, employee_id=employee_id, email=email, department=department,
+                                role=role, name=f"{who.title()} {employee_id.hex[:4]}")
+            if password is not None:
+                await conn.execute("UPDATE employees SET password_hash = $2 "
+                                   "WHERE employee_id = $1", employee_id, hash_password(password))
+        finally:
+            await conn.close()
+        self.ids[who], self.emails[who] = employee_id, email
+        return email
+
+    async def token(self, **kw) -> str:
+        conn = await self.connect()
+        try:
+            return await api_token(conn, **kw)
+        finally:
+            await conn.close()
+
+    async def audit(self, action: str, subject: str) -> list[asyncpg.Record]:
+        return await self.fetch("SELECT * FROM audit_log WHERE action = $1 AND subject = $2 "
+                                "ORDER BY audit_id", action, subject)
+
+
+@pytest.fixture(scope="module")
+async def stack(infra: Endpoints, services: Services) -> AsyncIterator[Stack]:
+    found = Stack(infra, {name: s.url for name, s in services.running.items()})
+    # Employees an earlier, interrupted run of this module left active.
+    await found.execute("UPDATE employees SET active = false WHERE email LIKE $1", f"%@{DOMAIN}")
+    for who, department, role in (("operator", "client", "agent"),
+                                  ("negotiator", "commercial", "agent"),
+                                  ("client head", "client", "head"),
+                                  ("head", "commercial", "head")):
+        await found.person(who, department=department, role=role)
+        found.tokens[who] = await found.token(employee_id=found.ids[who])
+    try:
+        yield found
+    finally:
+        # No leftover head of sales or negotiator competes for a later test's leads.
+        await found.execute("UPDATE employees SET active = false WHERE email LIKE $1",
+                            f"%@{DOMAIN}")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def is_error_model(response: httpx.Response) -> bool:
+    answer = response.json()
+    return isinstance(answer.get("error"), str) and "where" in answer
+
+
+# ---------------------------------------------------------------------------- the guard
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    service: str
+    method: str
+    path: Callable[[], str]
+    body: dict | None
+    scope: Scope
+    allowed: str  # a person who may
+    refused: tuple[str, ...]  # people of the wrong role
+    passes: int  # what the allowed person gets (nothing here exists: an unknown number, lead)
+    integration_passes: int  # what an integration with the scope gets
+
+
+INBOX_REFUSED = ("negotiator", "client head")
+ENDPOINTS = {
+    # Every person may read clients and the rules: only an integration can lack the scope.
+    "callers": Endpoint("lookup", "GET", lambda: f"/v1/callers/{random_phone()}", None,
+                        Scope.CLIENTS_READ, "operator", (), 404, 404),
+    "rules": Endpoint("router", "GET", lambda: "/v1/rules", None, Scope.RULES_READ,
+                      "operator", (), 200, 200),
+    "inbox": Endpoint("assignment", "GET", lambda: "/v1/inbox", None, Scope.INBOX_WORK,
+                      "head", INBOX_REFUSED, 200, 200),
+    # Keeping a lead takes a person: an integration may pass leads, not keep them.
+    "keep": Endpoint("assignment", "POST", lambda: f"/v1/leads/{uuid.uuid4()}/keep", None,
+                     Scope.INBOX_WORK, "head", INBOX_REFUSED, 404, 403),
+    "assign": Endpoint("assignment", "POST", lambda: f"/v1/leads/{uuid.uuid4()}/assign",
+                       {"employee_id": str(uuid.uuid4())}, Scope.INBOX_WORK, "head",
+                       INBOX_REFUSED, 404, 404),
+}
+
+
+@pytest.mark.parametrize("name", list(ENDPOINTS))
+async def test_every_client_data_endpoint_is_behind_the_guard(stack: Stack, name: str):
+    endpoint = ENDPOINTS[name]
+    others = [s.value for s in Scope if s is not endpoint.scope]
+    with_scope = await stack.token(integration=f"crm-{random_id()}",
+                                   scopes=(endpoint.scope.value,))
+    without_scope = await stack.token(integration=f"crm-{random_id()}", scopes=tuple(others))
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    allowed = stack.ids[endpoint.allowed]
+    expired = await stack.token(employee_id=allowed, expires_at=past)
+    revoked = await stack.token(employee_id=allowed, revoked=True)
+    later = await stack.token(employee_id=allowed, expires_at=past + timedelta(days=1))
+    gone_integration = await stack.token(integration=f"crm-{random_id()}",
+                                         scopes=(endpoint.scope.value,))
+    await stack.execute("UPDATE integrations SET revoked_at = now() WHERE integration_id = "
+                        "(SELECT integration_id FROM api_tokens WHERE token_hash = $1)",
+                        token_hash(gone_integration))
+
+    async def ask(headers: dict[str, str] | None = None) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=stack.urls[endpoint.service]) as http:
+            return await http.request(endpoint.method, endpoint.path(), json=endpoint.body,
+                                      headers=headers)
+
+    nobody = await ask()
+    assert nobody.status_code == 401, nobody.text
+    assert nobody.headers["www-authenticate"] == "Bearer" and is_error_model(nobody)
+    for token in (new_token(), expired, revoked, gone_integration):
+        refused = await ask(bearer(token))
+        assert refused.status_code == 401, (token[:4], refused.text)
+        assert "not valid" in refused.json()["error"] and is_error_model(refused)
+    for who in endpoint.refused:
+        wrong = await ask(bearer(stack.tokens[who]))
+        assert wrong.status_code == 403, (who, wrong.text)
+        assert "head of sales" in wrong.json()["error"] and is_error_model(wrong)
+    lacking = await ask(bearer(without_scope))
+    assert lacking.status_code == 403, lacking.text
+    assert endpoint.scope.value in lacking.json()["error"] and is_error_model(lacking)
+    assert (await ask(bearer(stack.tokens[endpoint.allowed]))).status_code == endpoint.passes
+    assert (await ask(bearer(later))).status_code == endpoint.passes  # not expired yet
+    integration = await ask(bearer(with_scope))
+    assert integration.status_code == endpoint.integration_passes, integration.text
+
+
+async def inbox_lead(stack: Stack) -> uuid.UUID:
+    """A commercial lead waiting in the head's inbox, its deadline far away."""
+    lead_id = uuid.uuid4()
+    await stack.execute(
+        """INSERT INTO leads (lead_id, call_id, department, destination, stage, segment,
+                              size_class, caller, client_name, value, currency, due_at)
+           VALUES ($1, $2, 'commercial', 'commercial_department', 'qualified', 'corporate',
+                   'medium', '+79160000000', 'Romashka', 2000000, 'RUB',
+                   now() + interval '10 minutes')""",
+        lead_id, f"access-it:{random_id()}")
+    return lead_id
+
+
+async def test_the_head_keeps_an_integration_passes_and_the_audit_log_says_who(stack: Stack):
+    kept_id, passed_id = await inbox_lead(stack), await inbox_lead(stack)
+    crm = f"crm-{random_id()}"
+    integration = await stack.token(integration=crm, scopes=(Scope.INBOX_WORK.value,))
+    negotiator = stack.ids["negotiator"]
+    async with httpx.AsyncClient(base_url=stack.urls["assignment"]) as http:
+        inbox = await http.get("/v1/inbox", headers=bearer(integration))
+        kept = await http.post(f"/v1/leads/{kept_id}/keep",
+                               headers=bearer(stack.tokens["head"]))
+        not_kept = await http.post(f"/v1/leads/{passed_id}/keep", headers=bearer(integration))
+        passed = await http.post(f"/v1/leads/{passed_id}/assign", headers=bearer(integration),
+                                 json={"employee_id": str(negotiator)})
+        not_a_lead = await http.post("/v1/leads/not-a-lead/keep",
+                                     headers=bearer(stack.tokens["head"]))
+    assert inbox.status_code == 200
+    assert {str(kept_id), str(passed_id)} <= {lead["lead_id"] for lead in inbox.json()["leads"]}
+    # The person acting keeps the lead
+    assert kept.status_code == 200, kept.text
+    assert kept.json()["employee_id"] == str(stack.ids["head"])
+    assert kept.json()["strategy"] == "head_kept"
+    assert not_kept.status_code == 403 and "kept by a person" in not_kept.json()["error"]
+    assert passed.status_code == 200, passed.text
+    assert passed.json()["employee_id"] == str(negotiator)
+    assert passed.json()["strategy"] == "head_assigned"
+    assert not_a_lead.status_code == 422
+    assert not_a_lead.json() == {"error": not_a_lead.json()["error"], "where": "lead_id"}
+    [keep_line] = await stack.audit("lead.keep", str(kept_id))
+    assert (keep_line["principal_kind"], keep_line["principal"]) == ("person",
+                                                                    stack.emails["head"])
+    assert json.loads(keep_line["detail"])["employee_id"] == str(stack.ids["head"])
+    [assign_line] = await stack.audit("lead.assign", str(passed_id))
+    assert (assign_line["principal_kind"], assign_line["principal"]) == ("integration", crm)
+    assert json.loads(assign_line["detail"])["employee_id"] == str(negotiator)
+    assert await stack.audit("lead.keep", str(passed_id)) == []  # refused: nothing done
+
+
+async def test_a_look_up_is_audited_with_the_number_and_never_logs_it(stack: Stack,
+                                                                      services: Services):
+    client = await seed_client(stack.infra.database_url, owned=False)
+    national = f"8 ({client.phone[2:5]}) {client.phone[5:8]}-{client.phone[8:10]}-" \
+               f"{client.phone[10:]}"
+    async with httpx.AsyncClient(base_url=stack.urls["lookup"]) as http:
+        found = await http.get(f"/v1/callers/{national}", headers=bearer(stack.tokens["operator"]))
+    assert found.status_code == 200, found.text
+    assert found.json()["client"]["client_id"] == str(client.client_id)
+    [line] = await stack.audit("caller.look_up", client.phone)  # normalised
+    assert (line["principal_kind"], line["principal"]) == ("person", stack.emails["operator"])
+    assert json.loads(line["detail"]) == {"known": True}
+    # The access log has the request, with the number masked
+    log = services.running["lookup"].log_path
+    masked = f"***{client.phone[-4:]}"
+    for _ in range(50):
+        if masked in log.read_text(errors="replace"):
+            break
+        await asyncio.sleep(0.1)
+    text = log.read_text(errors="replace")
+    assert masked in text
+    assert client.phone[1:] not in text and client.phone[2:] not in text
+
+
+# ---------------------------------------------------------------------------- sign-in
+
+
+def address() -> dict[str, str]:
+    """A sign-in from an address of its own."""
+    return {"X-Forwarded-For": f"10.{random.randrange(256)}.{random.randrange(256)}."
+                               f"{random.randrange(1, 255)}"}
+
+
+def session_cookie(response: httpx.Response) -> str:
+    for header in response.headers.get_list("set-cookie"):
+        name, _, rest = header.partition("=")
+        if name.strip() == SESSION_COOKIE:
+            return rest.split(";", 1)[0]
+    raise AssertionError(f"no {SESSION_COOKIE} cookie in {response.headers}")
+
+
+def with_cookie(cookie: str, csrf: str | None = None) -> dict[str, str]:
+    headers = {"Cookie": f"{SESSION_COOKIE}={cookie}"}
+    if csrf is not None:
+        headers["X-CSRF-Token"] = csrf
+    return headers
+
+
+async def sign_in(stack: Stack, email: str, password: str = PASSWORD,
+                  origin: dict[str, str] | None = None) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=stack.urls["lookup"]) as http:
+        return await http.post("/v1/session", json={"email": email, "password": password},
+                               headers=origin or address())
+
+
+async def test_a_person_signs_in_works_with_the_cookie_and_signs_out(stack: Stack):
+    email = await stack.person("olga", department="client", role="agent", password=PASSWORD)
+    client = await seed_client(stack.infra.database_url, owned=False)
+    signed_in = await sign_in(stack, email.upper())
+    assert signed_in.status_code == 200, signed_in.text
+    cookie, csrf = session_cookie(signed_in), signed_in.json()["csrf_token"]
+    set_cookie = signed_in.headers["set-cookie"].lower()
+    assert "httponly" in set_cookie and "samesite=lax" in set_cookie
+    assert signed_in.json()["email"] == email and signed_in.json()["roles"] == ["operator"]
+    async with httpx.AsyncClient(base_url=stack.urls["lookup"]) as http:
+        me = await http.get("/v1/session", headers=with_cookie(cookie))
+        looked_up = await http.get(f"/v1/callers/{client.phone}", headers=with_cookie(cookie))
+        no_csrf = await http.post("/v1/session/everywhere", headers=with_cookie(cookie))
+        wrong_csrf = await http.post("/v1/session/everywhere",
+                                     headers=with_cookie(cookie, csrf[::-1]))
+        everywhere = await http.post("/v1/session/everywhere", headers=with_cookie(cookie, csrf))
+        after_everywhere = await http.get(f"/v1/callers/{client.phone}",
+                                          headers=with_cookie(cookie))
+        again = await sign_in(stack, email)
+        cookie, csrf = session_cookie(again), again.json()["csrf_token"]
+        out_without_csrf = await http.delete("/v1/session", headers=with_cookie(cookie))
+        out = await http.delete("/v1/session", headers=with_cookie(cookie, csrf))
+        after_out = await http.get(f"/v1/callers/{client.phone}", headers=with_cookie(cookie))
+    assert me.status_code == 200 and me.json()["email"] == email
+    assert me.json()["csrf_token"] == signed_in.json()["csrf_token"]
+    assert looked_up.status_code == 200, looked_up.text
+    assert looked_up.json()["client"]["client_id"] == str(client.client_id)
+    for refused in (no_csrf, wrong_csrf, out_without_csrf):
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["where"] == "X-CSRF-Token"
+    assert everywhere.status_code == 200 and everywhere.json()["sessions_ended"] >= 1
+    assert after_everywhere.status_code == 401 and is_error_model(after_everywhere)
+    assert out.status_code == 200 and out.json()["sessions_ended"] == 1
+    assert after_out.status_code == 401
+    lines = await stack.fetch("SELECT action, subject FROM audit_log WHERE principal = $1 "
+                              "ORDER BY audit_id", email)
+    assert [line["action"] for line in lines] == [
+        "session.open", "caller.look_up", "session.close_everywhere", "session.open",
+        "session.close"]
+    assert lines[1]["subject"] == client.phone
+
+
+async def test_an_ended_session_is_refused(stack: Stack):
+    email = await stack.person("pavel", department="commercial", role="agent",
+                               password=PASSWORD)
+    expired, idle, fresh = [session_cookie(await sign_in(stack, email)) for _ in range(3)]
+    await stack.execute("UPDATE sessions SET expires_at = now() - interval '1 s' "
+                        "WHERE session_hash = $1", token_hash(expired))
+    await stack.execute("UPDATE sessions SET last_seen_at = now() - interval '9 hours' "
+                        "WHERE session_hash = $1", token_hash(idle))  # idle: 8 hours
+    async with httpx.AsyncClient(base_url=stack.urls["lookup"]) as http:
+        for cookie in (expired, idle, new_token("sbs_")):
+            refused = await http.get("/v1/session", headers=with_cookie(cookie))
+            assert refused.status_code == 401, refused.text
+            assert refused.json()["error"] == "the session has ended; sign in again"
+        assert (await http.get("/v1/session", headers=with_cookie(fresh))).status_code == 200
+
+
+async def test_an_unknown_email_and_a_wrong_password_get_the_same_answer(stack: Stack):
+    email = await stack.person("irina", department="client", role="agent", password=PASSWORD)
+    unknown_email = f"nobody.{random_id()}@{DOMAIN}"
+    wrong_password = await sign_in(stack, email, "not the password at all")
+    unknown = await sign_in(stack, unknown_email)
+    assert wrong_password.status_code == unknown.status_code == 401
+    assert wrong_password.json() == unknown.json() == {"error": "wrong e-mail or password",
+                                                       "where": "password"}
+    assert SESSION_COOKIE not in wrong_password.headers.get("set-cookie", "")
+    for subject in (email, unknown_email):
+        [line] = await stack.audit("session.refused", subject)
+        assert line["principal_kind"] == "system"
+
+
+async def test_sign_in_is_rate_limited_per_account(stack: Stack):
+    email = await stack.person("boris", department="client", role="agent", password=PASSWORD)
+    origin = address()
+    for attempt in range(5):  # SWITCHBOARD_ACCESS_SIGN_IN_FAILURES_PER_ACCOUNT
+        wrong = await sign_in(stack, email, f"guess number {attempt}", origin)
+        assert wrong.status_code == 401, wrong.text
+    # the sixth, even with the right password, and from another address as well
+    limited = await sign_in(stack, email, origin=origin)
+    elsewhere = await sign_in(stack, email)
+    assert limited.status_code == elsewhere.status_code == 429, limited.text
+    assert int(limited.headers["retry-after"]) > 0 and is_error_model(limited)
+    assert "too many failed sign-ins" in limited.json()["error"]
+    # another account from the same address is not limited (20 per address)
+    other = await stack.person("vera", department="client", role="agent", password=PASSWORD)
+    assert (await sign_in(stack, other, origin=origin)).status_code == 200
+
+
+async def test_an_invitation_link_sets_the_password_once(stack: Stack):
+    email = await stack.person("maria", department="commercial", role="head")
+    token, expired_token = new_token(INVITATION_TOKEN), new_token(INVITATION_TOKEN)
+    await stack.execute(
+        "INSERT INTO invitations (token_hash, employee_id, expires_at) VALUES "
+        "($1, $3, now() + interval '1 hour'), ($2, $3, now() - interval '1 second')",
+        token_hash(token), token_hash(expired_token), stack.ids["maria"])
+    before = await sign_in(stack, email)
+    async with httpx.AsyncClient(base_url=stack.urls["lookup"]) as http:
+        too_short = await http.post(f"/v1/invitations/{token}", json={"password": "short"})
+        accepted = await http.post(f"/v1/invitations/{token}", json={"password": PASSWORD})
+        twice = await http.post(f"/v1/invitations/{token}", json={"password": PASSWORD})
+        late = await http.post(f"/v1/invitations/{expired_token}", json={"password": PASSWORD})
+    after = await sign_in(stack, email)
+    assert before.status_code == 401  # no password yet
+    assert too_short.status_code == 422 and too_short.json()["where"] == "password"
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json() == {"email": email, "status": "password set"}
+    assert twice.status_code == late.status_code == 404
+    assert is_error_model(twice)
+    assert after.status_code == 200, after.text
+    assert after.json()["roles"] == ["head"]
+    [line] = await stack.audit("password.set", email)
+    assert json.loads(line["detail"]) == {"by": "invitation"}
+
+
+# ---------------------------------------------------------------------------- one error model
+
+
+async def test_every_error_answer_is_the_one_model(stack: Stack):
+    async with httpx.AsyncClient(base_url=stack.urls["lookup"]) as http:
+        no_password = await http.post("/v1/session", json={"email": "olga@example.com"},
+                                      headers=address())
+        not_json = await http.post("/v1/session", content=b"{", headers={
+            **address(), "Content-Type": "application/json"})
+        short = await http.post("/v1/session", json={"email": "o", "password": "s3cret-sauce"},
+                                headers=address())
+        no_such_path = await http.get("/v1/nothing-here")
+        wrong_method = await http.put("/v1/session")
+    assert no_password.status_code == 422
+    assert no_password.json() == {"error": "Field required", "where": "password"}
+    assert not_json.status_code == 422 and not_json.json()["where"] == "body"
+    assert short.status_code == 422 and short.json()["where"] == "email"
+    assert "s3cret-sauce" not in short.text  # the input is not echoed
+    assert no_such_path.status_code == 404 and is_error_model(no_such_path)
+    assert wrong_method.status_code == 405 and is_error_model(wrong_method)
+    # and each service's OpenAPI document declares it for every error answer
+    for service, url in stack.urls.items():
+        async with httpx.AsyncClient(base_url=url) as http:
+            document = (await http.get("/openapi.json")).json()
+        assert "HTTPValidationError" not in json.dumps(document), service
+        for path, operations in document["paths"].items():
+            if not path.startswith("/v1/"):
+                continue
+            for method, operation in operations.items():
+                statuses = {int(s) for s in operation["responses"]}
+                assert any(s >= 400 for s in statuses), (service, method, path)
+                for status, answer in operation["responses"].items():
+                    if int(status) < 400:
+                        continue
+                    ref = answer["content"]["application/json"]["schema"]["$ref"]
+                    model = document["components"]["schemas"][ref.rsplit("/", 1)[1]]
+                    assert {"error", "where"} <= set(model["properties"]), (path, status)
