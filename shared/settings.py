@@ -285,9 +285,41 @@ class AssignmentSettings(ServiceSettings):
     )
 
 
+class DeskSettings(ServiceSettings):
+    """The people's screens in the browser."""
+
+    model_config = _config("SWITCHBOARD_DESK_")
+
+    port: int = 8005
+    lookup_url: str = Field(
+        default="http://127.0.0.1:8002",
+        description="The lookup's HTTP API, where a person's changes of the client base go "
+        "(create a client, not this client), with the person's own session.",
+    )
+    card_minutes: int = Field(
+        default=30, ge=1,
+        description="A call's card leaves the screen this long after the call started when it "
+        "is not qualified by then (PBXs that never report the end of a call).",
+    )
+    stream_queue: int = Field(
+        default=256, ge=1,
+        description="How many live updates one browser may fall behind; past it the browser "
+        "loses them and its page is drawn again from the database.",
+    )
+    session_check_seconds: float = Field(
+        default=60, gt=0,
+        description="How often an open page's event stream checks that its session is still "
+        "valid (signed out everywhere, expired); it keeps the session in use meanwhile.",
+    )
+    time_zone: str = Field(
+        default="Europe/Moscow", description="The time zone the screens show times in."
+    )
+
+
 SERVICE_SETTINGS: dict[str, type[ServiceSettings]] = {
     "intake": IntakeSettings,
     "lookup": LookupSettings,
     "router": RouterSettings,
     "assignment": AssignmentSettings,
+    "desk": DeskSettings,
 }

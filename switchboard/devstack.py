@@ -1,5 +1,5 @@
 """The local stack without Docker: Kafka and PostgreSQL (unless the environment names them),
-the topics, the migrations and the four services as separate processes.
+the topics, the migrations and the services (the desk too) as separate processes.
 
 `switchboard dev up` and the test fixtures both use this module.
 """
@@ -26,6 +26,9 @@ from switchboard.infra.logs import tail
 from switchboard.infra.processes import find_running, start_process, stop_process_tree
 
 SERVICES = tuple(SERVICE_SETTINGS)
+# Where a service finds another one's HTTP API, when both are started here (the desk comes
+# after the lookup): service -> {its setting -> the service it names}.
+PEERS: dict[str, dict[str, str]] = {"desk": {"SWITCHBOARD_DESK_LOOKUP_URL": "lookup"}}
 
 
 @dataclass
@@ -99,11 +102,11 @@ class ServiceProcess:
 
 @dataclass
 class Services:
-    """The four services, each a separate process writing its log under `root/logs`."""
+    """The services, each a separate process writing its log under `root/logs`."""
 
     root: Path
     env: dict[str, str]
-    # The usual ports (8001-8004) when free, for people; tests and benchmarks take ports the
+    # The usual ports (8001-8005) when free, for people; tests and benchmarks take ports the
     # kernel picks, so that two stacks on one machine never answer for each other.
     usual_ports: bool = True
     running: dict[str, ServiceProcess] = field(default_factory=dict)
@@ -117,7 +120,10 @@ class Services:
         logs = self.root / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{name}.log"
-        env = {**os.environ, **self.env, **(extra_env or {}), f"{prefix}PORT": str(port)}
+        peers = {variable: self.running[peer].url
+                 for variable, peer in PEERS.get(name, {}).items() if peer in self.running}
+        env = {**os.environ, **self.env, **peers, **(extra_env or {}),
+               f"{prefix}PORT": str(port)}
         process = start_process([sys.executable, "-m", f"services.{name}.main"], log_path,
                                 env=env)
         (self.root / "pids").mkdir(parents=True, exist_ok=True)

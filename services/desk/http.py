@@ -1,0 +1,337 @@
+"""The desk's HTTP entry points: sign-in, the person's language, the operator's screen and its
+event stream, the qualification form and the people's corrections of the client base; and
+`POST /v1/calls/{call_id}/qualification` for machines.
+
+Pages need a signed-in person (else /login); every change needs the page's CSRF token (the
+`X-CSRF-Token` header htmx sends from `<body hx-headers>`, or the form's `csrf_token`)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from faststream.kafka import KafkaBroker
+from pydantic import BaseModel, Field
+from starlette.datastructures import FormData
+
+from services.desk import service
+from services.desk.i18n import locale_or_default
+from services.desk.lookup_api import ApiAnswer, OnBehalf
+from services.desk.policy import (DeskCall, Reason, Verdict, card, opens_operator_screen,
+                                  verdict_from_form)
+from services.desk.screens import FORM_CHOICES, OperatorScreen, removed
+from services.desk.service import Desk, Outcome, Qualification
+from services.desk.web import Web, home_of, is_htmx, live_stream, local_path, readable_phone
+from shared.access.credentials import token_hash
+from shared.access.http import (SESSION_COOKIE, Access, Guard, Refused, errors, set_session_cookie,
+                                sign_in)
+from shared.access.principals import Principal, Scope
+from shared.events import Segment, utcnow
+
+CLIENT_NAME_MAX = 200
+
+
+class QualificationAccepted(BaseModel):
+    call_id: str = Field(examples=["office-1:a1b2"])
+    status: str = Field(description="`qualified`, or `already qualified` when the same verdict "
+                        "was given before (nothing was published again).",
+                        examples=["qualified"])
+    event_id: str = Field(description="The CallQualified event on calls.qualified.",
+                          examples=["0b6c2f8e-3f57-5d2b-9a43-c0d1e7f2a9b4"])
+
+
+def desk_routes(broker: KafkaBroker, *, check_sessions_every: float = 60) -> APIRouter:
+    api = APIRouter()
+    guard = Guard(broker)
+    person = guard.principal()
+    qualifier = guard.allow(Scope.CALLS_QUALIFY)
+    desk_of, web_of, access_of = (Desk.provider(broker), Web.provider(broker),
+                                  Access.provider(broker))
+
+    def operator(principal: Principal = Depends(person)) -> Principal:
+        if not opens_operator_screen(principal):
+            raise Refused(403, f"{principal.display_name} has no operator screen", "role")
+        return principal
+
+    # --- sign-in --------------------------------------------------------------------------
+
+    @api.get("/", include_in_schema=False)
+    async def home(request: Request, principal: Principal = Depends(person),
+                   web: Web = Depends(web_of)) -> Response:
+        target = home_of(principal)
+        if target:
+            return RedirectResponse(target, status_code=303)
+        return web.page(request, "home.html", principal)
+
+    @api.get("/login", include_in_schema=False)
+    async def login_page(request: Request, web: Web = Depends(web_of)) -> HTMLResponse:
+        return _login(request, web, lang=request.query_params.get("lang"),
+                      next_path=local_path(request.query_params.get("next")))
+
+    @api.post("/login", include_in_schema=False)
+    async def login(request: Request, web: Web = Depends(web_of),
+                    access: Access = Depends(access_of)) -> Response:
+        form = await request.form()
+        email, password = _field(form, "email"), str(form.get("password") or "")
+        lang, target = _field(form, "lang"), local_path(_field(form, "next"))
+        missing = {name: "error.missing" for name, value in
+                   (("email", email), ("password", password)) if not value}
+        if missing:
+            return _login(request, web, lang=lang, next_path=target, email=email,
+                          errors=missing, status=422)
+        address = request.client.host if request.client else None
+        try:
+            principal, cookie, _ = await sign_in(access, email, password, address)
+        except Refused as refused:
+            if refused.status == 429:
+                errors_ = {"email": ("login.too_many", {
+                    "minutes": access.settings.sign_in_window_minutes})}
+            else:  # the same words for an unknown e-mail and a wrong password
+                errors_ = {"password": "login.wrong"}
+            return _login(request, web, lang=lang, next_path=target, email=email,
+                          errors=errors_, status=refused.status, headers=refused.headers)
+        response = RedirectResponse(target if target != "/" else home_of(principal) or "/",
+                                    status_code=303)
+        set_session_cookie(response, access.settings, cookie)
+        return response
+
+    @api.post("/logout", include_in_schema=False)
+    async def logout(request: Request, principal: Principal = Depends(person),
+                     access: Access = Depends(access_of)) -> Response:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            await access.store.close_session(token_hash(cookie), utcnow())
+        await access.store.audit(principal, "session.close", principal.name)
+        return _signed_out()
+
+    @api.post("/logout/everywhere", include_in_schema=False)
+    async def logout_everywhere(principal: Principal = Depends(person),
+                                access: Access = Depends(access_of)) -> Response:
+        ended = 0
+        if principal.employee_id is not None:
+            ended = await access.store.close_all_sessions(principal.employee_id, utcnow())
+        await access.store.audit(principal, "session.close_everywhere", principal.name,
+                                 {"sessions": ended})
+        return _signed_out()
+
+    @api.post("/locale", include_in_schema=False)
+    async def choose_locale(request: Request, principal: Principal = Depends(person),
+                            deps: Desk = Depends(desk_of), web: Web = Depends(web_of)
+                            ) -> Response:
+        locale = _field(await request.form(), "locale")
+        if not await service.save_locale(deps, principal, locale):
+            text = web.t(principal.locale, "error.locale", locale=locale)
+            if is_htmx(request):
+                return HTMLResponse(web.flash(principal.locale, text, error=True),
+                                    status_code=422, headers={"HX-Reswap": "none"})
+            return web.page(request, "message.html", principal, status=422,
+                            title=web.t(principal.locale, "error.title"), text=text)
+        if is_htmx(request):
+            return Response(status_code=204, headers={"HX-Refresh": "true"})
+        back = urlsplit(request.headers.get("referer", "")).path
+        return RedirectResponse(local_path(back), status_code=303)
+
+    # --- the operator's screen ------------------------------------------------------------
+
+    @api.get("/operator", include_in_schema=False)
+    async def operator_page(request: Request, principal: Principal = Depends(operator),
+                            deps: Desk = Depends(desk_of), web: Web = Depends(web_of)
+                            ) -> HTMLResponse:
+        screen = OperatorScreen(deps, web)
+        cards, _ = await screen.cards(principal, getattr(request.state, "csrf_token", ""))
+        return web.page(request, "operator.html", principal, cards=cards)
+
+    @api.get("/operator/events", include_in_schema=False)
+    async def operator_events(request: Request, principal: Principal = Depends(operator),
+                              deps: Desk = Depends(desk_of), web: Web = Depends(web_of),
+                              access: Access = Depends(access_of)) -> Response:
+        return live_stream(request, deps.live.hub, OperatorScreen(deps, web), principal,
+                           access, check_sessions_every, web)
+
+    @api.post("/operator/calls/{call_id:path}/qualification", include_in_schema=False)
+    async def qualify_by_form(call_id: str, request: Request,
+                              principal: Principal = Depends(qualifier),
+                              deps: Desk = Depends(desk_of), web: Web = Depends(web_of)
+                              ) -> Response:
+        locale = principal.locale
+        form = await request.form()
+        call = await service.find_call(deps, call_id)
+        if call is None:
+            return _failed(request, web, principal, web.t(locale, "error.unknown_call"), 404)
+        verdict = verdict_from_form(form)
+        if isinstance(verdict, list):
+            messages = {e.field: web.field_error(locale, e) for e in verdict}
+            return _card_form(request, web, principal, call, "qualify_form.html", form,
+                              messages, 422)
+        done = await service.qualify(deps, principal, call_id, verdict)
+        return _qualified(request, web, principal, call, done)
+
+    @api.post("/operator/calls/{call_id:path}/client", include_in_schema=False)
+    async def create_client(call_id: str, request: Request,
+                            principal: Principal = Depends(person),
+                            deps: Desk = Depends(desk_of), web: Web = Depends(web_of)
+                            ) -> Response:
+        locale = principal.locale
+        form = await request.form()
+        call = await service.find_call(deps, call_id)
+        if call is None or call.caller is None:
+            return _failed(request, web, principal, web.t(locale, "error.unknown_call"), 404)
+        name, segment = _field(form, "name"), _field(form, "segment")
+        problems = {}
+        if not name:
+            problems["name"] = web.t(locale, "error.missing")
+        elif len(name) > CLIENT_NAME_MAX:
+            problems["name"] = web.t(locale, "error.string_too_long", max_length=CLIENT_NAME_MAX)
+        if segment not in {s.value for s in Segment}:
+            problems["segment"] = web.t(locale, "error.enum")
+        if problems:
+            return _card_form(request, web, principal, call, "client_form.html", form,
+                              problems, 422)
+        answer = await service.create_client(deps, _on_behalf(request), call, name,
+                                             Segment(segment))
+        if answer.ok:
+            return _done(request, web, principal,
+                         web.t(locale, "client.created", client=name))
+        return _card_form(request, web, principal, call, "client_form.html", form,
+                          _answer_errors(web, locale, answer, ("name", "segment")),
+                          answer.status)
+
+    @api.post("/operator/calls/{call_id:path}/not-this-client", include_in_schema=False)
+    async def not_this_client(call_id: str, request: Request,
+                              principal: Principal = Depends(person),
+                              deps: Desk = Depends(desk_of), web: Web = Depends(web_of)
+                              ) -> Response:
+        locale = principal.locale
+        call = await service.find_call(deps, call_id)
+        if call is None:
+            return _failed(request, web, principal, web.t(locale, "error.unknown_call"), 404)
+        answer = await service.not_this_client(deps, _on_behalf(request), call)
+        if isinstance(answer, Reason):
+            return _card_form(request, web, principal, call, "not_this_client.html", {},
+                              {"form": web.reason(locale, answer)}, 409)
+        if answer.ok:
+            shown = card(call)
+            return _done(request, web, principal,
+                         web.t(locale, "client.number_removed", client=shown.client_name or "",
+                               number=readable_phone(call.caller)))
+        return _card_form(request, web, principal, call, "not_this_client.html", {},
+                          _answer_errors(web, locale, answer, ()), answer.status)
+
+    # --- for machines -----------------------------------------------------------------------
+
+    @api.post("/v1/calls/{call_id:path}/qualification", status_code=202, tags=["calls"],
+              responses=errors(401, 403, 404, 409, 422))
+    async def qualify_call(call_id: str, verdict: Verdict,  # type: ignore[valid-type]
+                           principal: Principal = Depends(qualifier),
+                           deps: Desk = Depends(desk_of)) -> QualificationAccepted:
+        """The verdict on a call (published as `CallQualified` on calls.qualified, validated as
+        there). A call gets one verdict: the same one again is accepted and changes nothing;
+        another one is refused (409). An integration names the operator (`operator_id`)."""
+        done = await service.qualify(deps, principal, call_id, verdict)
+        if done.outcome is Outcome.UNKNOWN_CALL:
+            raise Refused(404, f"the desk has not heard of call {call_id!r}", "call_id")
+        if done.outcome is Outcome.NO_OPERATOR:
+            raise Refused(422, "an integration names the operator who answered the call",
+                          "operator_id")
+        assert done.event is not None
+        if done.outcome is Outcome.CONFLICT:
+            raise Refused(409, f"the call is already qualified as {done.event.category.value}",
+                          "call_id")
+        return QualificationAccepted(call_id=call_id, status=done.outcome.value,
+                                     event_id=str(done.event.event_id))
+
+    return api
+
+
+# --- helpers of the entry points ------------------------------------------------------------
+
+
+def _field(form: FormData | dict, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _login(request: Request, web: Web, *, lang: str | None, next_path: str, email: str = "",
+           errors: dict[str, Any] | None = None, status: int = 200,
+           headers: dict[str, str] | None = None) -> HTMLResponse:
+    locale = locale_or_default(lang)
+    messages = {}
+    for name, error in (errors or {}).items():
+        key, values = error if isinstance(error, tuple) else (error, {})
+        messages[name] = web.t(locale, key, **values)
+    response = web.page(request, "login.html", None, status=status, locale=locale, email=email,
+                        errors=messages, next=next_path)
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def _signed_out() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _on_behalf(request: Request) -> OnBehalf:
+    return OnBehalf(session_cookie=request.cookies.get(SESSION_COOKIE, ""),
+                    csrf_token=getattr(request.state, "csrf_token", ""))
+
+
+def _answer_errors(web: Web, locale: str, answer: ApiAnswer, fields: tuple[str, ...]
+                   ) -> dict[str, str]:
+    """The lookup's refusal beside the field it names, else above the form."""
+    text = web.t(locale, "client.api_error", status=answer.status, error=answer.error or "")
+    return {answer.where if answer.where in fields else "form": text}
+
+
+def _failed(request: Request, web: Web, principal: Principal, text: str, status: int
+            ) -> Response:
+    if is_htmx(request):
+        return HTMLResponse(web.flash(principal.locale, text, error=True), status_code=status,
+                            headers={"HX-Reswap": "none"})
+    return web.page(request, "message.html", principal, status=status,
+                    title=web.t(principal.locale, "error.title"), text=text)
+
+
+def _card_form(request: Request, web: Web, principal: Principal, call: DeskCall,
+               template: str, form: FormData | dict, messages: dict[str, str], status: int
+               ) -> Response:
+    """One of a card's forms again, with what the person entered and the errors beside the
+    fields; without htmx, the card alone on a page."""
+    values = {key: value for key, value in form.items() if isinstance(value, str)
+              and key != "csrf_token"}
+    context = {"card": card(call), "csrf": getattr(request.state, "csrf_token", ""),
+               "values": values, "errors": messages, **FORM_CHOICES}
+    if is_htmx(request):
+        return HTMLResponse(web.fragment(template, principal.locale, **context),
+                            status_code=status)
+    return web.page(request, "call.html", principal, status=status, **context)
+
+
+def _qualified(request: Request, web: Web, principal: Principal, call: DeskCall,
+               done: Qualification) -> Response:
+    locale = principal.locale
+    if done.outcome in (Outcome.QUALIFIED, Outcome.ALREADY):
+        assert done.event is not None
+        key = "qualify.done" if done.outcome is Outcome.QUALIFIED else "qualify.already"
+        text = web.t(locale, key, caller=readable_phone(call.caller),
+                     category=web.t(locale, f"category.{done.event.category.value}"))
+        if not is_htmx(request):
+            return RedirectResponse("/operator", status_code=303)
+        return HTMLResponse(web.flash(locale, text) + removed(call.call_id))
+    if done.outcome is Outcome.CONFLICT:
+        assert done.event is not None
+        text = web.t(locale, "qualify.conflict",
+                     category=web.t(locale, f"category.{done.event.category.value}"))
+        return _failed(request, web, principal, text, 409)
+    return _failed(request, web, principal, web.t(locale, "error.unknown_call"), 404)
+
+
+def _done(request: Request, web: Web, principal: Principal, text: str) -> Response:
+    """A correction the lookup accepted: the message, and the form replaced by it."""
+    if not is_htmx(request):
+        return web.page(request, "message.html", principal, title=text, text=text)
+    note = web.fragment("action_done.html", principal.locale, text=text)
+    return HTMLResponse(note + web.flash(principal.locale, text))

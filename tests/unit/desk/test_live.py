@@ -1,0 +1,113 @@
+"""The fan-out of one replica (a slow browser loses updates, not the others) and what a change
+does to an operator's page: insert, replace in place, delete; a card rendered once for all."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+from services.desk.i18n import Catalogs
+from services.desk.live import RESYNC, CallChanged, Hub, Live
+from services.desk.policy import DeskRules, dom_id, heard
+from services.desk.screens import OperatorScreen
+from services.desk.web import Web
+from shared import topics
+from shared.events import Destination, utcnow
+from tests.unit.desk.samples import OWNER, enriched, negotiator, operator, qualified, routed
+
+WEB = Web(catalogs=Catalogs(), zone=ZoneInfo("Europe/Moscow"))
+
+
+@dataclass
+class Record:
+    topic: str
+    value: bytes
+    partition: int = 0
+    offset: int = 0
+
+
+def now_enriched(call_id: str, **kw):
+    return enriched(call_id, started=utcnow(), **kw)
+
+
+async def test_every_stream_gets_every_change():
+    hub = Hub(queue_size=4)
+    change = CallChanged(heard(None, now_enriched("office-1:x")))
+    with hub.connect() as first, hub.connect() as second:
+        assert hub.connected == 2
+        hub.publish(change)
+        assert await first.next(0.1) is change and await second.next(0.1) is change
+        assert await first.next(0.01) is None
+    assert hub.connected == 0
+
+
+async def test_a_slow_stream_loses_its_updates_and_is_told_to_draw_again():
+    hub = Hub(queue_size=2)
+    changes = [CallChanged(heard(None, now_enriched(f"office-1:{i}"))) for i in range(5)]
+    with hub.connect() as slow, hub.connect() as reading:
+        for change in changes:
+            hub.publish(change)
+            assert await reading.next(0.1) is change  # the other stream is not held up
+        assert await slow.next(0.1) is RESYNC
+        assert await slow.next(0.01) in (changes[-1], None)
+
+
+def test_the_tail_records_become_changes_of_the_calls():
+    live = Live(Hub(queue_size=10))
+    with live.hub.connect() as stream:
+        live.on_record(Record(topics.CALLS_ENRICHED.name,
+                              now_enriched("office-1:t").model_dump_json().encode()))
+        live.on_record(Record(topics.CALLS_ROUTED.name,
+                              routed("office-1:t").model_dump_json().encode()))
+        live.on_record(Record(topics.CALLS_ROUTED.name, b"{not json"))
+        live.on_record(Record("elsewhere", b"{}"))
+        call = live.recent.get("office-1:t")
+        assert call is not None and call.enriched is not None and call.routed is not None
+        assert stream._queue.qsize() == 2
+
+
+def screen() -> OperatorScreen:
+    deps = SimpleNamespace(rules=DeskRules(card_lifetime=timedelta(minutes=30)))
+    return OperatorScreen(deps, WEB)  # type: ignore[arg-type]
+
+
+def test_a_change_inserts_replaces_then_deletes_the_card():
+    page, me, shown = screen(), operator(), set()
+    call_id = f"office-1:{uuid.uuid4().hex[:6]}"
+    ringing = heard(None, now_enriched(call_id, known=False))
+    inserted = page.update(me, "tok", CallChanged(ringing), shown)
+    assert inserted.startswith('<div hx-swap-oob="afterbegin:#cards"><article')
+    assert call_id in shown and 'value="tok"' in inserted
+    decided = heard(ringing, routed(call_id))
+    replaced = page.update(me, "tok", CallChanged(decided), shown)
+    assert replaced.startswith(f'<article hx-swap-oob="true" id="{dom_id(call_id)}"')
+    assert 'hx-preserve="true"' in replaced  # what the person is typing stays
+    gone = page.update(me, "tok", CallChanged(heard(decided, qualified(call_id))), shown)
+    assert gone == f'<div id="{dom_id(call_id)}" hx-swap-oob="delete"></div>'
+    assert call_id not in shown
+    assert page.update(me, "tok", CallChanged(heard(decided, qualified(call_id))), shown) is None
+
+
+def test_a_call_routed_away_leaves_the_desk_and_never_reaches_a_negotiator():
+    page, shown = screen(), set()
+    call_id = "office-1:away"
+    ringing = heard(None, now_enriched(call_id))
+    assert page.update(negotiator(), "n", CallChanged(ringing), set()) is None
+    page.update(operator(), "tok", CallChanged(ringing), shown)
+    away = heard(ringing, routed(call_id, Destination.OWNER, employee=OWNER))
+    assert "delete" in page.update(operator(), "tok", CallChanged(away), shown)
+
+
+def test_a_card_is_rendered_once_per_language_and_gets_each_screens_token():
+    page = screen()
+    change = CallChanged(heard(None, now_enriched("office-1:shared", known=False)))
+    first = page.update(operator(), "first-token", change, set())
+    second = page.update(operator(employee_id=uuid.uuid4()), "second-token", change, set())
+    english = page.update(operator(locale="en"), "third-token", change, set())
+    assert len(change.rendered) == 2
+    assert 'value="first-token"' in first and "second-token" not in first
+    assert 'value="second-token"' in second and "Новый номер" in second
+    assert "New number" in english
