@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 from services.lookup.handlers import router
-from services.lookup.http import MaskCallerPaths, caller_routes
+from services.lookup.http import MaskCallerPaths, caller_routes, client_base_routes
 from services.lookup.policy import LookupRules
 from services.lookup.repository import ClientBase
 from services.lookup.service import Lookup
@@ -34,6 +34,7 @@ async def resources() -> AsyncIterator[dict]:
 app = service_app("lookup", broker, resources)
 install_refusals(app)
 app.include_router(caller_routes(broker))
+app.include_router(client_base_routes(broker))
 # People sign in here until the desk exists.
 app.include_router(session_routes(broker))
 

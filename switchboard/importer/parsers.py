@@ -4,20 +4,33 @@ The flow is `decode(bytes)` -> `CsvSource(text, ...)` (delimiter, header, column
 `EmployeeParser` / `ClientParser`, which turn each data row into a row model or report what
 is wrong with it (line, column, reason). The repository loads the rows; the parsers never
 touch the database, so whatever needs the database (an owner e-mail that names nobody, an
-extension held by somebody else) is checked there.
+extension held by somebody else) is checked there. Each value is checked by
+`shared.clientbase.checks`, as the CRM API checks it, so both say the same words; what only a
+file can get wrong (a row too wide, a value an earlier line already gave) is checked here.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from shared.clientbase import checks
+from shared.clientbase.checks import Invalid
 from shared.events import Department, Role, Segment
-from switchboard.importer import values
 from switchboard.importer.headers import Header, parse_column_mapping
 from switchboard.importer.problems import Issue
 from switchboard.importer.reading import CsvSource, RawRow
 from switchboard.importer.rows import ClientRow, EmployeeRow, FileKind, Parsed
+
+
+# Several numbers in one cell: `,` `;` `|` or a line break separates them. Inside a cell
+# the CSV quoting already kept the file's delimiter from splitting the cell.
+_LIST_SEPARATORS = re.compile(r"[,;|\r\n]+")
+
+
+def split_list(cell: str) -> list[str]:
+    return [part.strip() for part in _LIST_SEPARATORS.split(cell) if part.strip()]
 
 
 class _Cells:
@@ -37,7 +50,7 @@ class _Cells:
 
     def many(self, name: str) -> list[tuple[str, str]]:
         return [(column, part) for column, cell in self.values.get(name, [])
-                for part in values.split_list(cell)]
+                for part in split_list(cell)]
 
 
 class _Findings:
@@ -80,10 +93,12 @@ def _too_wide(header: Header, raw: RawRow, delimiter: str) -> Issue | None:
 
 
 def _name(cells: _Cells, found: _Findings) -> str:
-    column, name = cells.one("name")
-    if not name:
-        found.reject(column, "name is empty")
-    return name
+    column, text = cells.one("name")
+    try:
+        return checks.name(text)
+    except Invalid as problem:
+        found.reject(column, str(problem))
+        return text
 
 
 RowT = TypeVar("RowT", EmployeeRow, ClientRow)
@@ -147,53 +162,34 @@ class EmployeeParser(_RowParser[EmployeeRow]):
 
     def _email(self, cells: _Cells, found: _Findings) -> str | None:
         column, text = cells.one("email")
-        email = values.normalise_email(text)
-        if not text:
-            found.reject(column, "e-mail is empty")
-        elif email is None:
-            found.reject(column, f"{text!r} is not an e-mail address")
-        elif reason := _already(email, self._emails):
+        email = _checked(checks.email, text, column, found)
+        if email is not None and (reason := _already(email, self._emails)):
             found.reject(column, reason)
         return email
 
     @staticmethod
     def _department(cells: _Cells, found: _Findings) -> Department | None:
         column, text = cells.one("department")
-        department = values.department(text)
-        if department is None:
-            found.reject(column, f"department {text!r} is not client or commercial"
-                         if text else "department is empty")
-        return department
+        return _checked(checks.department, text, column, found)
 
     @staticmethod
     def _role(cells: _Cells, found: _Findings) -> Role | None:
         column, text = cells.one("role")
-        role = values.role(text)
-        if role is None:
-            found.reject(column, f"role {text!r} is not agent or head" if text else "role is empty")
-        return role
+        return _checked(checks.role, text, column, found)
 
     def _extension(self, cells: _Cells, found: _Findings) -> str | None:
         """None: not given (the current value stays)."""
         column, text = cells.one("extension")
-        extension = values.strip_extension(text)
-        if extension is None:
-            return None
-        if not values.is_extension(extension):
-            found.reject(column, f"extension {text!r} is not 2 to 6 digits")
-        elif reason := _already(extension, self._extensions):
+        extension = _checked(checks.extension, text, column, found)
+        if extension is not None and (reason := _already(extension, self._extensions)):
             found.reject(column, f"extension {reason}")
         return extension
 
     def _direct_number(self, cells: _Cells, found: _Findings) -> str | None:
         """None: not given (the current value stays)."""
         column, text = cells.one("direct_number")
-        if not text:
-            return None
-        number = values.normalise_phone(text, self.region)
-        if number is None:
-            found.reject(column, f"{text!r} is not a phone number")
-        elif reason := _already(number, self._directs):
+        number = _checked(lambda t: checks.direct_number(t, self.region), text, column, found)
+        if number is not None and (reason := _already(number, self._directs)):
             found.reject(column, reason)
         return number
 
@@ -201,16 +197,7 @@ class EmployeeParser(_RowParser[EmployeeRow]):
     def _capacity(cells: _Cells, found: _Findings) -> int | None:
         """None: not given (an insert takes the schema's default, an update keeps the value)."""
         column, text = cells.one("capacity")
-        if not text:
-            return None
-        try:
-            capacity = int(text.replace(" ", ""))
-        except ValueError:
-            found.reject(column, f"capacity {text!r} is not a whole number")
-            return None
-        if capacity < 0:
-            found.reject(column, f"capacity {capacity} is negative")
-        return capacity
+        return _checked(checks.capacity, text, column, found)
 
 
 class ClientParser(_RowParser[ClientRow]):
@@ -234,18 +221,14 @@ class ClientParser(_RowParser[ClientRow]):
         segment = self._segment(cells, found)
         _, tax_id = cells.one("tax_id")
         owner = self._owner(cells, found)
-        phones = self._numbers(
-            cells, "phones", found, self._phones,
-            lambda text: values.normalise_phone(text, self.region),
-            lambda text: f"{text!r} is not a phone number")
-        ranges = self._numbers(
-            cells, "number_ranges", found, self._ranges,
-            lambda text: values.normalise_prefix(text, self.region),
-            lambda text: f"{text!r} is not a number prefix like '+7 495 100-' (6 to 15 digits)")
+        phones = self._numbers(cells, "phones", found, self._phones,
+                               lambda text: checks.phone(text, self.region))
+        ranges = self._numbers(cells, "number_ranges", found, self._ranges,
+                               lambda text: checks.number_range(text, self.region))
         if found.rejected:
             return None
         assert segment is not None
-        return ClientRow(cells.line, external_id, name, segment, tax_id or None, owner,
+        return ClientRow(cells.line, external_id, name, segment, checks.tax_id(tax_id), owner,
                          tuple(phones), tuple(ranges))
 
     def _remember(self, row: ClientRow) -> None:
@@ -256,51 +239,58 @@ class ClientParser(_RowParser[ClientRow]):
             self._ranges[prefix] = row.line
 
     def _external_id(self, cells: _Cells, found: _Findings) -> str:
-        column, external_id = cells.one("external_id")
-        if not external_id:
-            found.reject(column, "external id is empty")
-        elif reason := _already(external_id, self._ids):
+        column, text = cells.one("external_id")
+        external_id = _checked(checks.external_id, text, column, found)
+        if external_id is not None and (reason := _already(external_id, self._ids)):
             found.reject(column, reason)
-        return external_id
+        return text
 
     @staticmethod
     def _segment(cells: _Cells, found: _Findings) -> Segment | None:
         column, text = cells.one("segment")
-        segment = values.segment(text)
-        if segment is None:
-            found.reject(column, f"segment {text!r} is not one of "
-                                 f"{', '.join(s.value for s in Segment)}"
-                         if text else "segment is empty")
-        return segment
+        return _checked(checks.segment, text, column, found)
 
     @staticmethod
     def _owner(cells: _Cells, found: _Findings) -> str | None:
         column, text = cells.one("owner_email")
-        if not text:
+        try:
+            return checks.owner_email(text)
+        except Invalid as problem:
+            found.skip(column, f"{problem}; no owner set")
             return None
-        owner = values.normalise_email(text)
-        if owner is None:
-            found.skip(column, f"owner {text!r} is not an e-mail address; no owner set")
-        return owner
 
     @staticmethod
     def _numbers(cells: _Cells, field: str, found: _Findings, first_lines: dict[str, int],
-                 normalise: Callable[[str], str | None], not_usable: Callable[[str], str],
-                 ) -> list[str]:
+                 check: Callable[[str], str]) -> list[str]:
         """The distinct usable numbers (or prefixes) of a list field; one that is not usable,
         or that an earlier row of the file holds, is skipped and reported."""
         kept: list[str] = []
         for column, text in cells.many(field):
-            value = normalise(text)
-            if value is None:
-                found.skip(column, f"{not_usable(text)}; skipped")
-            elif value in kept:
+            try:
+                value = check(text)
+            except Invalid as problem:
+                found.skip(column, f"{problem}; skipped")
+                continue
+            if value in kept:
                 continue
             elif reason := _already(value, first_lines):
                 found.skip(column, f"{reason}; skipped")
             else:
                 kept.append(value)
         return kept
+
+
+CheckedT = TypeVar("CheckedT")
+
+
+def _checked(check: Callable[[str], CheckedT], text: str, column: str,
+             found: _Findings) -> CheckedT | None:
+    """The checked value of a cell, or None with the row rejected for the check's reason."""
+    try:
+        return check(text)
+    except Invalid as problem:
+        found.reject(column, str(problem))
+        return None
 
 
 def parser_for(kind: FileKind, header: Header, region: str = "RU",

@@ -17,6 +17,7 @@ from datetime import datetime
 
 import asyncpg
 
+from shared.clientbase import checks
 from switchboard.importer.problems import Issue
 from switchboard.importer.rows import ClientRow, EmployeeRow, client_id
 
@@ -197,8 +198,7 @@ class ImportRepository:
             conflicts = await self.conn.fetch(_EMPLOYEE_CONFLICTS)
             if conflicts:
                 result.issues = [
-                    Issue(c["line"], c["field"], f"{c['value']} belongs to {c['holder']}; "
-                                                 f"free it there first")
+                    Issue(c["line"], c["field"], checks.held_by(c["value"], c["holder"]))
                     for c in conflicts
                 ]
                 await self.conn.execute("DELETE FROM import_employees WHERE line = ANY($1)",
@@ -259,7 +259,7 @@ class ImportRepository:
                              for r in written if r["from_external_id"] is not None]
         result.issues = [
             Issue(u["line"], "owner_email",
-                  f"no employee has the e-mail {u['owner_email']}; no owner set "
+                  f"{checks.no_such_employee(u['owner_email'])}; no owner set "
                   f"(import the employees first)", rejected=False)
             for u in unknown
         ]

@@ -1,14 +1,14 @@
-"""Parsing of the CSV files a CRM exports (switchboard.importer: reading, headers, values,
-parsers): pure, no database."""
+"""Parsing of the CSV files a CRM exports (switchboard.importer: reading, headers, parsers;
+what a value means: shared.clientbase): pure, no database."""
 
 import pytest
 
+from shared.clientbase.values import normalise_prefix
 from shared.events import Department, Role, Segment
-from switchboard.importer.parsers import parse_text
+from switchboard.importer.parsers import parse_text, split_list
 from switchboard.importer.problems import FileProblem
 from switchboard.importer.reading import decode, delimiter_option, sniff_delimiter
 from switchboard.importer.rows import ClientRow, EmployeeRow, FileKind, client_id, employee_id
-from switchboard.importer.values import normalise_prefix, split_list
 
 CLIENT_HEADER = "external_id,name,segment,phones,owner_email,tax_id,number_ranges\n"
 EMPLOYEE_HEADER = "email,name,department,role,extension,direct_number,capacity\n"

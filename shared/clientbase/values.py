@@ -1,6 +1,6 @@
-"""What a cell means: departments, roles and segments as CRMs write them, e-mail addresses,
-extensions, phone numbers and number ranges, normalised. None where a cell means nothing
-usable; the parsers say why."""
+"""What a value means: departments, roles and segments as CRMs write them, e-mail addresses,
+extensions, phone numbers and number ranges, normalised. None where a value means nothing
+usable; `checks` says why."""
 
 from __future__ import annotations
 
@@ -65,15 +65,8 @@ def segment(text: str) -> Segment | None:
 
 
 _EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
-# Several numbers in one cell: `,` `;` `|` or a line break separates them. Inside a cell
-# the CSV quoting already kept the file's delimiter from splitting the cell.
-_LIST_SEPARATORS = re.compile(r"[,;|\r\n]+")
 _EXTENSION_PREFIX = re.compile(r"^(доб|ext)\.?\s*", re.IGNORECASE)
 _EXTENSION = re.compile(EXTENSION_PATTERN)  # what the PBX dials internally
-
-
-def split_list(cell: str) -> list[str]:
-    return [part.strip() for part in _LIST_SEPARATORS.split(cell) if part.strip()]
 
 
 def normalise_email(text: str) -> str | None:
@@ -88,7 +81,7 @@ def normalise_email(text: str) -> str | None:
 
 
 def strip_extension(text: str) -> str | None:
-    """`доб. 101`, `ext 1 01` -> `101`: the cell without its `доб`/`ext` and spaces; None if
+    """`доб. 101`, `ext 1 01` -> `101`: the value without its `доб`/`ext` and spaces; None if
     nothing is left. Whether that is an extension is EXTENSION_PATTERN's question."""
     return _EXTENSION_PREFIX.sub("", text).replace(" ", "") or None
 
