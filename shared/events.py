@@ -328,6 +328,9 @@ class CallQualified(Event):
                             examples=[True])
     product: str | None = Field(default=None, max_length=200, description="What they want.",
                                   examples=["office furniture for 40 workplaces"])
+    comment: str | None = Field(default=None, max_length=2000,
+                                description="The operator's note on the call.",
+                                examples=["calls back on Monday with the floor plan"])
     operator_id: uuid.UUID = Field(description="The client department operator who answered.",
                                  examples=["5b0e9d3c-2a7f-4c81-b6e4-9f3a1d7c0b25"])
     caller: str | None = Field(default=None, description="Caller number (E.164), if known.",

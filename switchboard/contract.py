@@ -1,9 +1,10 @@
-"""The entry point of `faststream docs gen` (`make docs`): the event contract of the four
+"""The entry point of `faststream docs gen` (`make docs`): the event contract of the
 services, in one broker that is only documented, never started."""
 
 from faststream import FastStream
 
 from services.assignment.handlers import router as assignment
+from services.desk.handlers import router as desk
 from services.intake.generic import GenericCallEvent
 from services.intake.handlers import router as intake
 from services.lookup.handlers import router as lookup
@@ -12,7 +13,7 @@ from shared import topics
 from shared.contract import contract, contract_broker
 
 broker = contract_broker(
-    intake, lookup, routing, assignment,
+    intake, lookup, routing, assignment, desk,
     # Raw PBX payloads: the `generic` dialect is the one we define; the vendors' own
     # (Asterisk, FreeSWITCH, Twilio) are theirs.
     payloads={topics.PBX_EVENTS.name: GenericCallEvent},

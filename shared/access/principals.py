@@ -34,12 +34,15 @@ class Scope(StrEnum):
 
 
 # What each person's role may do. An integration gets only the scopes it was issued with.
+# Operators keep the client base right from the call card: "create client" for an unknown
+# caller, "not this client" for a wrong match (clients:write).
 ROLE_SCOPES: dict[AccessRole, frozenset[Scope]] = {
-    AccessRole.OPERATOR: frozenset({Scope.CLIENTS_READ, Scope.CALLS_QUALIFY, Scope.RULES_READ}),
-    AccessRole.NEGOTIATOR: frozenset({Scope.CLIENTS_READ, Scope.CALLS_QUALIFY, Scope.DEALS_WRITE,
-                                      Scope.RULES_READ}),
-    AccessRole.HEAD: frozenset({Scope.CLIENTS_READ, Scope.CALLS_QUALIFY, Scope.DEALS_WRITE,
-                                Scope.RULES_READ, Scope.INBOX_WORK}),
+    AccessRole.OPERATOR: frozenset({Scope.CLIENTS_READ, Scope.CLIENTS_WRITE, Scope.CALLS_QUALIFY,
+                                    Scope.RULES_READ}),
+    AccessRole.NEGOTIATOR: frozenset({Scope.CLIENTS_READ, Scope.CLIENTS_WRITE,
+                                      Scope.CALLS_QUALIFY, Scope.DEALS_WRITE, Scope.RULES_READ}),
+    AccessRole.HEAD: frozenset({Scope.CLIENTS_READ, Scope.CLIENTS_WRITE, Scope.CALLS_QUALIFY,
+                                Scope.DEALS_WRITE, Scope.RULES_READ, Scope.INBOX_WORK}),
     AccessRole.ADMIN: frozenset(Scope),
 }
 

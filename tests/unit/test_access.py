@@ -34,11 +34,12 @@ def test_only_the_commercial_head_and_an_admin_work_the_inbox():
     assert admin.may(Scope.AUDIT_READ)
 
 
-def test_an_operator_reads_clients_but_changes_no_deal_and_reads_no_audit():
+def test_an_operator_keeps_the_client_base_right_but_changes_no_deal_and_reads_no_audit():
     operator = someone(Department.CLIENT, Role.AGENT)
     assert operator.may(Scope.CLIENTS_READ) and operator.may(Scope.CALLS_QUALIFY)
+    assert operator.may(Scope.CLIENTS_WRITE)  # create client, not this client
     assert not operator.may(Scope.DEALS_WRITE) and not operator.may(Scope.AUDIT_READ)
-    assert not operator.may(Scope.CLIENTS_WRITE)
+    assert not operator.may(Scope.EMPLOYEES_WRITE)
 
 
 def test_an_integration_has_exactly_its_scopes():

@@ -21,7 +21,7 @@ import yaml
 from pydantic import AliasChoices, BaseModel
 from pydantic_settings import BaseSettings
 
-from shared.settings import SERVICE_SETTINGS, DatabaseSettings, KafkaSettings
+from shared.settings import SERVICE_SETTINGS, AccessSettings, DatabaseSettings, KafkaSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -29,7 +29,7 @@ DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 ENV_EXAMPLE = ROOT / ".env.example"
 PYPROJECT = ROOT / "pyproject.toml"
 
-INFRA_SETTINGS: tuple[type[BaseSettings], ...] = (KafkaSettings, DatabaseSettings)
+INFRA_SETTINGS: tuple[type[BaseSettings], ...] = (KafkaSettings, DatabaseSettings, AccessSettings)
 SERVICE_MODULE = re.compile(r"\bpython3?\s+-m\s+services\.(\w+)\.main\b")
 HEALTH_URL = re.compile(r"https?://(?:127\.0\.0\.1|localhost|\[::1\]):(\d+)(/[^'\"\s)]*)")
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?]([^}]*))?\}")
