@@ -40,7 +40,7 @@ from decimal import Decimal
 from rich.console import Console
 from rich.table import Table
 
-from services.assignment.keep import KeepRules, Market
+from services.assignment.keep import KeepRules, RecentFlow
 from services.assignment.policy import (
     AssignmentRules,
     Choice,
@@ -136,7 +136,7 @@ def policy(lead: Lead, team: list[Member], world: World) -> Member:
     value = Decimal(str(lead.value))
     while world.arrivals and world.arrivals[0] <= lead.at - 1.0:
         world.arrivals.popleft()
-    market = Market(len(world.arrivals), list(world.recent_values))
+    market = RecentFlow(len(world.arrivals), list(world.recent_values))
     world.arrivals.append(lead.at)
     expected = lead_expected_value(value, dept, rules.prior_strength)
     world.recent_values.append(expected)

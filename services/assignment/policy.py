@@ -3,7 +3,9 @@
 The router says where a call goes; this module says what lead that makes and who works it:
 
 - routed to the **owner** (or, while the owner is away, the head of the owner's department):
-  a lead of that employee, whatever their load — the client is theirs;
+  when it rings, a contact, not a lead; once qualified as commercial, a lead of that
+  employee whatever their load — the client is theirs — or, when the client has an open lead
+  of that employee, the call joins it: one lead per deal;
 - routed to the **client department** at the qualified stage (a small or medium commercial
   lead): the operator who qualified the call while under capacity, else the least loaded
   available operator of the department; at the ring stage the desk only answers: no lead yet;
@@ -12,7 +14,7 @@ The router says where a call goes; this module says what lead that makes and who
   (strength.py) takes it;
 - **non-commercial**: no lead.
 
-One lead per call: its id is derived from the call, and the first stage that makes a lead
+A new lead's id is derived from the call that makes it, and the first stage that makes a lead
 creates it; a later stage of the same call only fills in what the lead lacks (value, size).
 """
 
@@ -40,6 +42,7 @@ from services.assignment.strength import (
 from shared import business
 from shared.events import (
     CallRouted,
+    Category,
     Department,
     Destination,
     LeadAssigned,
@@ -100,19 +103,34 @@ class AssignmentRules:
 
 
 def lead_id_for(call_id: str) -> uuid.UUID:
-    """One lead per call: its id is derived from the call, so a redelivery finds the same lead."""
+    """The id of the lead a call makes, derived from the call, so a redelivery finds it."""
     return stable_id("lead", call_id)
 
 
-def plan_lead(routed: CallRouted, *, now: datetime) -> LeadPlan | None:
-    """The lead a routed call makes, or None: a call for the client department desk is not a
-    lead yet (the desk first finds out what the caller wants), a non-commercial call never."""
+def plan_lead(routed: CallRouted, *, now: datetime,
+              owner_at_ring: uuid.UUID | None = None) -> LeadPlan | None:
+    """The lead a routed call makes, or None.
+
+    - A call routed to the owner (or to the head covering for them) is a contact while it
+      rings: no lead. Once qualified as commercial, whoever qualified it and wherever the
+      router would send such a call, it is that employee's: `owner_at_ring` is whom the
+      call's ring decision sent it to as the client's owner (None: it did not go to the owner).
+      The lead store joins it to the client's open lead of that employee, if there is one.
+    - A call for the client department desk is not a lead yet (the desk first finds out what
+      the caller wants); a non-commercial call never is."""
+    if routed.destination == Destination.NON_COMMERCIAL or routed.category not in (
+            None, Category.COMMERCIAL):
+        return None
     base = {"lead_id": lead_id_for(routed.call_id),
             "kind": LeadKind.of(routed.segment, routed.size_class),
             "value": routed.deal_value, "currency": routed.currency, "at": now}
-    if routed.destination == Destination.OWNER and routed.employee_id is not None:
-        return LeadPlan(track=Track.OWNER, employee_id=routed.employee_id,
-                        strategy=Strategy.OWNER, **base)
+    owner = owner_at_ring if routed.stage == Stage.QUALIFIED else None
+    if routed.destination == Destination.OWNER:
+        if routed.stage == Stage.RING:
+            return None  # a contact: whether it is a deal, the owner finds out
+        owner = routed.employee_id
+    if owner is not None:
+        return LeadPlan(track=Track.OWNER, employee_id=owner, strategy=Strategy.OWNER, **base)
     if routed.destination == Destination.CLIENT_DEPARTMENT and routed.stage == Stage.QUALIFIED:
         return LeadPlan(track=Track.CLIENT_DEPARTMENT,
                         employee_id=routed.operator_id or routed.employee_id,

@@ -1,11 +1,14 @@
-"""Decisions, leads, the inbox, outcomes, ownership and API tokens in PostgreSQL. The only
-module of the assignment service that touches asyncpg.
+"""Decisions, leads, the inbox, outcomes and ownership in PostgreSQL. The only module of the
+assignment service that touches asyncpg (tokens are `shared.access`'s).
 
 Every write is keyed, so a redelivered event changes nothing: the decision per call and stage,
-the lead per call, the outcome per lead, the owner per client. Whoever chooses an employee
-for a lead first takes the department's advisory lock (`lock_department`), so the loads it
-reads stay true until it commits: two replicas never fill the same last slot. Row locks on
-leads are always taken before that lock, never after, so the two cannot deadlock.
+the lead per call that makes one, the joining per call, the outcome per lead, the owner per
+client. Whoever chooses an employee for a lead first takes the department's advisory lock
+(`lock_department`), so the loads it reads stay true until it commits: two replicas never
+fill the same last slot. Row locks on leads are always taken before that lock, never after,
+so the two cannot deadlock. Whoever makes or joins an owner's lead first takes the client's
+advisory lock (`lock_client_leads`, before any row lock; that track takes no department
+lock), so two calls of one client at once never make two leads of one deal.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from shared.events import CallRouted, Department, EmployeeRef, Role, ScoredCandi
 
 # pg_advisory_xact_lock keys: one per department whose loads an assignment reads.
 _DEPARTMENT_LOCKS = {Department.COMMERCIAL: 4242_0004_01, Department.CLIENT: 4242_0004_02}
+# pg_advisory_xact_lock(int, int) keys (a key space apart from the one-bigint keys above): this
+# class, and the hash of the client whose owner's leads are being made or joined.
+_CLIENT_LEADS_LOCK = 4242_0007
 
 RECORD_DECISION = """
 INSERT INTO call_decisions (call_id, stage, event_id, client_id, destination, employee_id, reasons)
@@ -37,6 +43,27 @@ RETURNING call_id
 EMPLOYEE = """
 SELECT employee_id, name, department, role, active, on_leave FROM employees
 WHERE employee_id = $1
+"""
+
+OWNER_AT_RING = """
+SELECT employee_id FROM call_decisions
+WHERE call_id = $1 AND stage = 'ring' AND destination = 'owner'
+"""
+
+LOCK_CLIENT_LEADS = "SELECT pg_advisory_xact_lock($1::integer, hashtext($2::text))"
+
+OPEN_LEAD = """
+SELECT lead_id FROM leads
+WHERE client_id = $1 AND employee_id = $2 AND status = 'open'
+ORDER BY created_at, lead_id
+LIMIT 1
+"""
+
+JOIN_LEAD = """
+INSERT INTO lead_calls (call_id, lead_id, value, currency, joined_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (call_id) DO NOTHING
+RETURNING lead_id
 """
 
 # Employees who could take a lead of kind ($2, $3), with their load and record on the kind:
@@ -86,17 +113,20 @@ ON CONFLICT DO NOTHING
 RETURNING lead_id
 """
 
-# A later stage of the same call only fills in what the lead lacks.
-FILL_IN_LEAD = """
-UPDATE leads SET
+_FILL_IN = """
     value = coalesce(value, $2),
     currency = CASE WHEN value IS NULL THEN $3 ELSE currency END,
     segment = coalesce(segment, $4),
     size_class = coalesce(size_class, $5),
     client_id = coalesce(client_id, $6),
     client_name = coalesce(client_name, $7)
-WHERE call_id = $1
 """
+
+# A later stage of the same call only fills in what the lead lacks.
+FILL_IN_LEAD = f"UPDATE leads SET {_FILL_IN} WHERE call_id = $1"
+
+# So does a call that joins the lead.
+FILL_IN_JOINED_LEAD = f"UPDATE leads SET {_FILL_IN} WHERE lead_id = $1"
 
 DECIDE_LEAD = """
 UPDATE leads SET employee_id = $2, department = $3, strategy = $4, decided_at = $5,
@@ -205,24 +235,6 @@ ON CONFLICT (employee_id, segment, size_class) DO UPDATE
 
 CLOSE_LEAD = "UPDATE leads SET status = $2 WHERE lead_id = $1 AND status = 'open'"
 
-AUTHENTICATE = """
-SELECT e.employee_id, e.name, e.department, e.role, e.active, e.on_leave
-FROM api_tokens t JOIN employees e USING (employee_id)
-WHERE t.token_hash = $1 AND t.revoked_at IS NULL
-"""
-
-EMPLOYEE_BY_EMAIL = """
-SELECT employee_id, name, department, role, active, on_leave FROM employees
-WHERE lower(email) = lower($1)
-"""
-
-REVOKE_TOKENS = """
-UPDATE api_tokens SET revoked_at = now() WHERE employee_id = $1 AND revoked_at IS NULL
-"""
-
-ISSUE_TOKEN = "INSERT INTO api_tokens (token_hash, employee_id) VALUES ($1, $2)"
-
-
 def _inbox_lead(row: asyncpg.Record) -> InboxLead:
     return InboxLead(
         lead_id=row["lead_id"], call_id=row["call_id"], client_id=row["client_id"],
@@ -247,6 +259,13 @@ def _employee(row: asyncpg.Record) -> EmployeeRef:
     return EmployeeRef.model_validate(dict(row))
 
 
+def _fill_in(query: str, which: object, routed: CallRouted) -> tuple[object, ...]:
+    """A fill-in query of the lead `which` names, with what the routed call knows."""
+    return (query, which, routed.deal_value, routed.currency,
+            routed.segment and routed.segment.value,
+            routed.size_class and routed.size_class.value, routed.client_id, routed.client_name)
+
+
 class RepositoryTransaction:
     """The queries of one transaction on one connection."""
 
@@ -264,6 +283,29 @@ class RepositoryTransaction:
             routed.client_id, routed.destination.value, routed.employee_id,
             json.dumps(routed.reasons),
         ) is not None
+
+    async def owner_at_ring(self, call_id: str) -> uuid.UUID | None:
+        return await self.conn.fetchval(OWNER_AT_RING, call_id)
+
+    async def lock_client_leads(self, client_id: uuid.UUID | None) -> None:
+        if client_id is not None:
+            await self.conn.execute(LOCK_CLIENT_LEADS, _CLIENT_LEADS_LOCK, str(client_id))
+
+    async def open_lead(self, client_id: uuid.UUID | None, employee_id: uuid.UUID
+                        ) -> uuid.UUID | None:
+        if client_id is None:
+            return None
+        return await self.conn.fetchval(OPEN_LEAD, client_id, employee_id)
+
+    async def join_lead(self, lead_id: uuid.UUID, routed: CallRouted, plan: LeadPlan) -> bool:
+        """The call joins the lead, once per call; the first time it fills in what the lead
+        lacks."""
+        joined = await self.conn.fetchval(JOIN_LEAD, routed.call_id, lead_id, plan.value,
+                                          plan.currency, plan.at)
+        if joined is None:
+            return False
+        await self.conn.execute(*_fill_in(FILL_IN_JOINED_LEAD, lead_id, routed))
+        return True
 
     async def employee(self, employee_id: uuid.UUID) -> EmployeeRef | None:
         row = await self.conn.fetchrow(EMPLOYEE, employee_id)
@@ -302,17 +344,12 @@ class RepositoryTransaction:
         stage), which then only fills in what the lead lacks."""
         created = await self.conn.fetchval(
             CREATE_LEAD, plan.lead_id, routed.call_id, routed.client_id, department.value,
-            routed.destination.value, routed.stage.value, routed.segment and routed.segment.value,
+            plan.track.value, routed.stage.value, routed.segment and routed.segment.value,
             routed.size_class and routed.size_class.value, plan.value, plan.currency,
             routed.caller, routed.client_name, expected_value, plan.at,
         )
         if created is None:
-            await self.conn.execute(
-                FILL_IN_LEAD, routed.call_id, routed.deal_value, routed.currency,
-                routed.segment and routed.segment.value,
-                routed.size_class and routed.size_class.value, routed.client_id,
-                routed.client_name,
-            )
+            await self.conn.execute(*_fill_in(FILL_IN_LEAD, routed.call_id, routed))
         return created is not None
 
     async def decide(self, lead_id: uuid.UUID, employee_id: uuid.UUID, department: Department,
@@ -408,30 +445,6 @@ class Repository:
         async with self.pool.acquire() as conn:
             return [_inbox_lead(r) for r in await conn.fetch(INBOX, limit)]
 
-    async def authenticate(self, token_hash: str) -> EmployeeRef | None:
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(AUTHENTICATE, token_hash)
-        return _employee(row) if row else None
-
     async def mark_published(self, lead_id: uuid.UUID) -> None:
         async with self.pool.acquire() as conn:
             await conn.execute(MARK_PUBLISHED, lead_id)
-
-
-async def issue_token(database_url: str, email: str, token_hash: str | None, *,
-                      revoke: bool = False) -> EmployeeRef | None:
-    """Stores a token's hash for the employee with this e-mail (and revokes their earlier
-    tokens when `revoke`); None when nobody has the e-mail. `token_hash` None: revoke only."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        async with conn.transaction():
-            row = await conn.fetchrow(EMPLOYEE_BY_EMAIL, email.strip())
-            if row is None:
-                return None
-            if revoke:
-                await conn.execute(REVOKE_TOKENS, row["employee_id"])
-            if token_hash is not None:
-                await conn.execute(ISSUE_TOKEN, token_hash, row["employee_id"])
-            return _employee(row)
-    finally:
-        await conn.close()

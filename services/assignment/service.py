@@ -13,7 +13,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from services.assignment.auth import token_hash
 from services.assignment.keep import RecentFlow
 from services.assignment.policy import (
     AssignmentRules,
@@ -43,9 +42,11 @@ from shared.events import (
     CallRouted,
     DealClosed,
     Department,
+    Destination,
     EmployeeRef,
     Role,
     ScoredCandidate,
+    Stage,
     Strategy,
     utcnow,
 )
@@ -63,6 +64,22 @@ class LeadTransaction(Protocol):
 
     async def record_decision(self, routed: CallRouted) -> bool:
         """The router's decision, once per call and stage; False when recorded already."""
+
+    async def owner_at_ring(self, call_id: str) -> uuid.UUID | None:
+        """Whom the call's recorded ring decision sent it to as the client's owner (the owner,
+        or the head covering for them); None when it went elsewhere or is not recorded."""
+
+    async def lock_client_leads(self, client_id: uuid.UUID | None) -> None:
+        """Held until the transaction ends: no other transaction makes or joins an owner's
+        lead of this client meanwhile."""
+
+    async def open_lead(self, client_id: uuid.UUID | None, employee_id: uuid.UUID
+                        ) -> uuid.UUID | None:
+        """The client's oldest open lead worked by the employee; None when there is none."""
+
+    async def join_lead(self, lead_id: uuid.UUID, routed: CallRouted, plan: LeadPlan) -> bool:
+        """The call joins the lead, once per call, and fills in what the lead lacks; False
+        when the call had joined it already."""
 
     async def employee(self, employee_id: uuid.UUID) -> EmployeeRef | None: ...
 
@@ -130,14 +147,11 @@ class LeadTransaction(Protocol):
 
 
 class LeadStore(Protocol):
-    """The assignment's data: decisions, leads, the inbox, outcomes, ownership, tokens."""
+    """The assignment's data: decisions, leads, the inbox, outcomes, ownership."""
 
     def transaction(self) -> AbstractAsyncContextManager[LeadTransaction]: ...
 
     async def inbox(self) -> list[InboxLead]: ...
-
-    async def authenticate(self, token_hash: str) -> EmployeeRef | None:
-        """The employee whose valid token has this hash."""
 
     async def mark_published(self, lead_id: uuid.UUID) -> None: ...
 
@@ -186,22 +200,33 @@ async def republish_overdue(deps: Assignment, before: datetime, limit: int = 100
 
 async def assign_routed_call(deps: Assignment, routed: CallRouted, *, now: datetime) -> None:
     """The lead a routed call makes (if any), who works it, and its `leads.assigned`."""
-    pending = await record_routed_call(deps, routed, plan_lead(routed, now=now))
-    if pending is not None:  # None: no lead, in the head's inbox, or published already
+    pending = await record_routed_call(deps, routed, now=now)
+    if pending is not None:  # None: no new lead, in the head's inbox, or published already
         await publish_decided_lead(deps, pending, routed.call_id)
 
 
-async def record_routed_call(deps: Assignment, routed: CallRouted, plan: LeadPlan | None
+async def record_routed_call(deps: Assignment, routed: CallRouted, *, now: datetime
                              ) -> PendingLead | None:
-    """Records the router's decision and the lead it makes (once per call), decides who
-    works it; returns the lead when this delivery decided it, for the caller to publish.
+    """Records the router's decision and the lead it makes or joins (once per call), decides
+    who works a new lead; returns the lead when this delivery decided it, for the caller to
+    publish. A call that joins a lead announces nothing: the lead was announced when it was
+    made, and it keeps its assignee.
 
     A redelivery returns None: the first delivery publishes, and should it have crashed
     between its commit and Kafka's acknowledgement, the deadline task publishes the lead
     again (`republish_overdue`). So two deliveries at once never publish it twice."""
     async with deps.leads.transaction() as tx:
-        first = await tx.record_decision(routed)
-        if plan is None or not first:
+        if not await tx.record_decision(routed):
+            return None
+        owner_at_ring = (await tx.owner_at_ring(routed.call_id)
+                         if routed.stage == Stage.QUALIFIED else None)
+        plan = plan_lead(routed, now=now, owner_at_ring=owner_at_ring)
+        if plan is None:
+            if routed.destination == Destination.OWNER and routed.employee_id is not None:
+                # The call is the owner's contact with the client, lead or not: it keeps the
+                # ownership from lapsing.
+                await tx.refresh_ownership(routed.client_id, routed.employee_id,
+                                           routed.occurred_at)
             return None
         if not await _create_lead(deps, tx, routed, plan):
             return None
@@ -210,7 +235,8 @@ async def record_routed_call(deps: Assignment, routed: CallRouted, plan: LeadPla
 
 async def _create_lead(deps: Assignment, tx: LeadTransaction, routed: CallRouted,
                        plan: LeadPlan) -> bool:
-    """True when the lead was created and given to someone here."""
+    """True when the lead was created and given to someone here (False when the call joined
+    a lead, or its lead waits in the inbox, or it had one already)."""
     if plan.track is Track.OWNER:
         return await _owners_lead(deps, tx, routed, plan)
     if plan.track is Track.CLIENT_DEPARTMENT:
@@ -221,13 +247,21 @@ async def _create_lead(deps: Assignment, tx: LeadTransaction, routed: CallRouted
 async def _owners_lead(deps: Assignment, tx: LeadTransaction, routed: CallRouted,
                        plan: LeadPlan) -> bool:
     """The owner (or the head taking the owner's calls) gets the lead whatever their load:
-    the client is theirs. The call is the owner's activity with the client."""
+    the client is theirs. One lead per deal: when the client has an open lead of that
+    employee, the call joins it instead of making one. The call is the owner's activity with
+    the client."""
     assert plan.employee_id is not None and plan.strategy is not None
     employee = await tx.employee(plan.employee_id)
     if employee is None:
         raise PermanentError(f"employee {plan.employee_id} is not in the client base",
                              where="employee_id", call_id=routed.call_id)
-    created = await tx.create_lead(routed, plan, employee.department)
+    await tx.lock_client_leads(routed.client_id)
+    created = False
+    open_lead = await tx.open_lead(routed.client_id, employee.employee_id)
+    if open_lead is not None and open_lead != plan.lead_id:
+        await tx.join_lead(open_lead, routed, plan)
+    else:
+        created = await tx.create_lead(routed, plan, employee.department)
     if created:
         await tx.decide(plan.lead_id, employee.employee_id, employee.department,
                         plan.strategy, plan.at)
@@ -316,10 +350,6 @@ async def count_outcome(deps: Assignment, deal: DealClosed) -> bool:
 
 
 # ------------------------------------------------------------------ the head's inbox
-
-
-async def authenticate(deps: Assignment, token: str) -> EmployeeRef | None:
-    return await deps.leads.authenticate(token_hash(token))
 
 
 async def waiting_in_inbox(deps: Assignment) -> list[InboxLead]:

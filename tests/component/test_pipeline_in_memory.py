@@ -13,7 +13,7 @@ from faststream.kafka import TestKafkaBroker
 from services.assignment.policy import lead_id_for
 from services.lookup.policy import CallerRecord, OwnershipRecord
 from shared import topics
-from shared.events import ClientRef, Department, EmployeeRef, Strategy
+from shared.events import CallQualified, Category, ClientRef, Department, EmployeeRef, Strategy
 from shared.kafka import make_broker
 from shared.settings import KafkaSettings
 from tests.component.wiring import wire_pipeline
@@ -43,13 +43,25 @@ def pbx_event(caller: str, call_id: str = "c1") -> bytes:
                        "dialed": "+74951000000"}).encode()
 
 
+def qualified_on_the_owners_card(call_id: str) -> bytes:
+    """The owner marks the call commercial, a small deal (the desk's `calls.qualified`)."""
+    return CallQualified(event_id=uuid.uuid4(), occurred_at=datetime.now(UTC), call_id=call_id,
+                         category=Category.COMMERCIAL, deal_value=90_000, currency="RUB",
+                         operator_id=OWNER.employee_id, caller="+79161234567",
+                         client_id=CLIENT.client_id, client_name=CLIENT.name,
+                         segment=CLIENT.segment).model_dump_json().encode()
+
+
 async def test_owned_caller_ends_as_the_owners_lead(pipeline):
     broker, leads = pipeline
     async with TestKafkaBroker(broker) as br:
         await br.publish(pbx_event("8 916 123-45-67"), topics.PBX_EVENTS.name)
-    routed = leads.decisions["p:c1"]
+        routed = leads.decisions["p:c1"]
+        assert leads.published == set()  # ringing, the call is a contact
+        await br.publish(qualified_on_the_owners_card("p:c1"), topics.CALLS_QUALIFIED.name)
     assert routed.destination == "owner" and routed.employee_id == OWNER.employee_id
     assert leads.published == {lead_id_for("p:c1")}
+    assert leads.leads[lead_id_for("p:c1")].employee_id == OWNER.employee_id
 
 
 async def test_malformed_payload_is_rejected_not_raised(pipeline):
@@ -83,6 +95,7 @@ async def test_a_call_sent_twice_is_received_once_and_leads_once(pipeline):
     async with TestKafkaBroker(broker) as br:
         await br.publish(pbx_event("+79161234567", "c3"), topics.PBX_EVENTS.name)
         await br.publish(pbx_event("+79161234567", "c3"), topics.PBX_EVENTS.name)
+        await br.publish(qualified_on_the_owners_card("p:c3"), topics.CALLS_QUALIFIED.name)
     assert [r["call_id"] for r in received] == ["p:c3"]
     assert [a["call_id"] for a in assigned] == ["p:c3"]
     assert assigned[0]["strategy"] == Strategy.OWNER
@@ -104,5 +117,5 @@ async def test_handlers_resolve_their_parameters_on_the_event_loop(pipeline, mon
     broker, leads = pipeline
     async with TestKafkaBroker(broker) as br:
         await br.publish(pbx_event("8 916 123-45-67", "c-loop"), topics.PBX_EVENTS.name)
-    assert lead_id_for("p:c-loop") in leads.published  # all four handlers ran
+    assert leads.decisions["p:c-loop"].destination == "owner"  # all four handlers ran
     assert handed_off == []

@@ -18,10 +18,12 @@ from shared import topics
 from shared.events import (
     CallRouted,
     Department,
+    Destination,
     EmployeeRef,
     Event,
     Role,
     ScoredCandidate,
+    Stage,
     Strategy,
 )
 
@@ -66,14 +68,17 @@ class InMemoryLeads(LeadStore):
         self.staff = {s.ref.employee_id: s for s in staff}
         self.decisions: dict[str, CallRouted] = {}  # the first decision of each call
         self.stages: set[tuple[str, str]] = set()
+        self.rang_for_owner: dict[str, uuid.UUID] = {}  # call: whom it rang for as the owner
         self.leads: dict[uuid.UUID, StoredLead] = {}
+        self.joined: dict[str, uuid.UUID] = {}  # call: the lead it joined
         self.owners: dict[uuid.UUID, tuple[uuid.UUID, datetime]] = {}  # client: owner, activity
         self.records: dict[tuple[uuid.UUID, LeadKind], Record] = {}
         self.outcomes: dict[uuid.UUID, str] = {}
         self.published: set[uuid.UUID] = set()
         self.tokens: dict[str, uuid.UUID] = {}  # token hash: employee
 
-    _STATE = ("decisions", "stages", "leads", "owners", "records", "outcomes", "published")
+    _STATE = ("decisions", "stages", "rang_for_owner", "leads", "joined", "owners", "records",
+              "outcomes", "published")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[InMemoryTransaction]:
@@ -128,6 +133,32 @@ class InMemoryTransaction(LeadTransaction):
             return False
         self.store.stages.add(stage)
         self.store.decisions.setdefault(routed.call_id, routed)
+        if routed.stage == Stage.RING and routed.destination == Destination.OWNER \
+                and routed.employee_id is not None:
+            self.store.rang_for_owner[routed.call_id] = routed.employee_id
+        return True
+
+    async def owner_at_ring(self, call_id: str) -> uuid.UUID | None:
+        return self.store.rang_for_owner.get(call_id)
+
+    async def lock_client_leads(self, client_id: uuid.UUID | None) -> None:
+        pass  # one event loop: nothing runs in between
+
+    async def open_lead(self, client_id: uuid.UUID | None, employee_id: uuid.UUID
+                        ) -> uuid.UUID | None:
+        mine = sorted((lead for lead in self.store.leads.values()
+                       if client_id is not None and lead.client_id == client_id
+                       and lead.employee_id == employee_id and lead.status == "open"),
+                      key=lambda lead: (lead.created_at, lead.lead_id))
+        return mine[0].lead_id if mine else None
+
+    async def join_lead(self, lead_id: uuid.UUID, routed: CallRouted, plan: LeadPlan) -> bool:
+        if routed.call_id in self.store.joined:
+            return False
+        self.store.joined[routed.call_id] = lead_id
+        lead = self.store.leads[lead_id]
+        if lead.value is None:
+            lead.value, lead.currency = plan.value, plan.currency
         return True
 
     async def employee(self, employee_id: uuid.UUID) -> EmployeeRef | None:
@@ -179,7 +210,7 @@ class InMemoryTransaction(LeadTransaction):
         self.store.leads[plan.lead_id] = StoredLead(
             lead_id=plan.lead_id, call_id=routed.call_id, client_id=routed.client_id,
             client_name=routed.client_name, caller=routed.caller, department=department,
-            destination=routed.destination.value, kind=plan.kind, value=plan.value,
+            destination=plan.track.value, kind=plan.kind, value=plan.value,
             currency=plan.currency, expected_value=expected_value, created_at=plan.at)
         return True
 

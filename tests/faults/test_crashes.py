@@ -1,6 +1,8 @@
 """Crash tests: a stream of calls, and `kill -9` of each service, of the Kafka broker, and a
 restart of PostgreSQL mid-stream. After each: every call fed in has exactly one final decision,
-no lead is assigned twice, no client has two owners, and the order per client is kept.
+every call qualified on the owner's card made the owner's lead or joined the client's open one,
+no client has two open leads of one employee, no lead is assigned twice, no client has two
+owners, and the order per client is kept.
 
     make test-faults                 # SWITCHBOARD_FAULT_CALLS=20000 by default
 
@@ -26,9 +28,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from shared import topics
+from shared.events import CallQualified, Category, derive_event_id
 from switchboard.devstack import SERVICES, Infrastructure, Services
+from tests.conftest import RULES_ALWAYS_OPEN
 from tests.support import seed_employee
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(1800)]
@@ -37,6 +42,7 @@ REPO = Path(__file__).resolve().parents[2]
 CALLS = int(os.environ.get("SWITCHBOARD_FAULT_CALLS", "20000"))
 RATE = float(os.environ.get("SWITCHBOARD_FAULT_RATE", "400"))  # calls fed per second
 CLIENTS = 400
+QUALIFY_EVERY = 3  # one in three calls that rang for the owner is qualified commercial
 DRAIN_TIMEOUT = float(os.environ.get("SWITCHBOARD_FAULT_DRAIN_TIMEOUT", "900"))
 BASELINE: dict[str, float] = {}
 
@@ -74,7 +80,9 @@ def stack() -> Iterator[Stack]:
     infra.start(log=print)
     logs = root / "services"  # kept after the run, for a post-mortem
     shutil.rmtree(logs, ignore_errors=True)
-    services = Services(logs, infra.env(), usual_ports=False)
+    # Owners always on shift: an owned client's call rings for the owner at any hour.
+    services = Services(logs, {**infra.env(), "SWITCHBOARD_ROUTER_RULES_FILE":
+                               str(RULES_ALWAYS_OPEN)}, usual_ports=False)
     try:
         services.start_all()
         yield Stack(infra, services)
@@ -89,6 +97,8 @@ class Run:
 
     pbx: str = field(default_factory=lambda: f"fault-{uuid.uuid4().hex[:8]}")
     phones: list[str] = field(default_factory=list)
+    qualified: set[str] = field(default_factory=set)  # calls whose qualification Kafka has
+    qualifying_done: bool = False
 
     def call_id(self, seq: int) -> str:
         return f"{self.pbx}:{seq:06d}"
@@ -110,7 +120,7 @@ class Run:
                 await conn.execute(
                     "INSERT INTO client_phones (phone, client_id) VALUES ($1, $2)",
                     phone, client_id)
-                if i % 4:  # three in four are owned: their calls become the owner's leads
+                if i % 4:  # three in four are owned: their calls ring for the owner
                     await conn.execute(
                         """INSERT INTO ownership (client_id, employee_id, since, last_activity_at)
                            VALUES ($1, $2, $3, $3)""",
@@ -141,12 +151,67 @@ class Run:
         finally:
             await producer.stop()
 
-    async def decided(self, url: str) -> int:
+    async def qualify(self, bootstrap: str, url: str) -> None:
+        """As the owners answer: one in QUALIFY_EVERY calls that rang for the owner is marked
+        commercial on the owner's card (after its ring decision is recorded, as a person
+        answers after the phone rang), until every call fed in is decided. Rides out a broker
+        or a database that is away."""
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                    enable_idempotence=True, request_timeout_ms=60000)
+        await producer.start()
+        try:
+            while True:
+                try:
+                    rang, all_decided = await self._rang_for_owner(url)
+                except (OSError, asyncpg.PostgresError):
+                    await asyncio.sleep(1)
+                    continue
+                due = {call_id: row for call_id, row in rang.items()
+                       if call_id not in self.qualified
+                       and int(call_id.rsplit(":", 1)[1]) % QUALIFY_EVERY == 0}
+                try:
+                    sent = [await producer.send(
+                        topics.CALLS_QUALIFIED.name,
+                        self._qualification(call_id, client_id, owner_id),
+                        key=str(client_id).encode())
+                        for call_id, (client_id, owner_id) in due.items()]
+                    await asyncio.gather(*sent)  # acknowledged, or raises
+                except KafkaError:
+                    await asyncio.sleep(1)  # sent again: the same verdict, decided once
+                    continue
+                self.qualified |= set(due)
+                if all_decided and not due:
+                    return
+                await asyncio.sleep(1)
+        finally:
+            self.qualifying_done = True
+            await producer.stop()
+
+    async def _rang_for_owner(self, url: str) -> tuple[dict[str, tuple], bool]:
+        conn = await asyncpg.connect(url)
+        try:
+            rows = await conn.fetch(
+                "SELECT call_id, client_id, employee_id, destination FROM call_decisions "
+                "WHERE call_id LIKE $1 AND stage = 'ring'", f"{self.pbx}:%")
+        finally:
+            await conn.close()
+        return ({r["call_id"]: (r["client_id"], r["employee_id"]) for r in rows
+                 if r["destination"] == "owner"}, len(rows) >= CALLS)
+
+    def _qualification(self, call_id: str, client_id: uuid.UUID, owner_id: uuid.UUID) -> bytes:
+        seq = int(call_id.rsplit(":", 1)[1])
+        return CallQualified(
+            event_id=derive_event_id(call_id, "qualified"), occurred_at=datetime.now(UTC),
+            call_id=call_id, category=Category.COMMERCIAL, deal_value=90_000 + seq,
+            currency="RUB", operator_id=owner_id, caller=self.phones[seq % len(self.phones)],
+            client_id=client_id).model_dump_json().encode()
+
+    async def decided(self, url: str, stage: str = "ring") -> int:
         conn = await asyncpg.connect(url)
         try:
             return await conn.fetchval(
-                "SELECT count(*) FROM call_decisions WHERE call_id LIKE $1 AND stage = 'ring'",
-                f"{self.pbx}:%")
+                "SELECT count(*) FROM call_decisions WHERE call_id LIKE $1 AND stage = $2",
+                f"{self.pbx}:%", stage)
         finally:
             await conn.close()
 
@@ -165,16 +230,20 @@ async def wait_for_database(url: str, timeout: float = 120) -> None:
 
 
 async def drain(run: Run, url: str, started: float) -> float:
+    """Until every call fed in is decided, and every qualification sent is decided too."""
     deadline = time.monotonic() + DRAIN_TIMEOUT
     while True:
         try:
             done = await run.decided(url)
+            qualified = await run.decided(url, "qualified")
         except (OSError, asyncpg.PostgresError):
-            done = -1  # the database is being restarted
-        if done >= CALLS:
+            done = qualified = -1  # the database is being restarted
+        if done >= CALLS and run.qualifying_done and qualified >= len(run.qualified):
             return time.monotonic() - started
         if time.monotonic() > deadline:
-            raise AssertionError(f"only {done} of {CALLS} calls decided after {DRAIN_TIMEOUT}s")
+            raise AssertionError(f"only {done} of {CALLS} calls and {qualified} of "
+                                 f"{len(run.qualified)} qualifications decided after "
+                                 f"{DRAIN_TIMEOUT}s")
         await asyncio.sleep(1)
 
 
@@ -222,6 +291,15 @@ async def verify(run: Run, stack: Stack, routed_from: dict, assigned_from: dict)
         leads = await conn.fetch(
             "SELECT lead_id, call_id, employee_id FROM leads WHERE call_id LIKE $1",
             f"{run.pbx}:%")
+        joined = await conn.fetch(
+            "SELECT call_id FROM lead_calls WHERE call_id LIKE $1", f"{run.pbx}:%")
+        qualified = await conn.fetch(
+            "SELECT call_id, count(*) AS n FROM call_decisions WHERE call_id LIKE $1 "
+            "AND stage = 'qualified' GROUP BY call_id", f"{run.pbx}:%")
+        two_open_leads = await conn.fetchval(
+            "SELECT count(*) FROM (SELECT client_id, employee_id FROM leads "
+            "WHERE call_id LIKE $1 AND status = 'open' GROUP BY client_id, employee_id "
+            "HAVING count(*) > 1) x", f"{run.pbx}:%")
         two_owners = await conn.fetchval(
             "SELECT count(*) FROM (SELECT client_id FROM ownership GROUP BY client_id "
             "HAVING count(*) > 1) x")
@@ -248,12 +326,19 @@ async def verify(run: Run, stack: Stack, routed_from: dict, assigned_from: dict)
         first_seen[event["client_id"] or event["caller"]].append(
             int(event["call_id"].rsplit(":", 1)[1]))
     out_of_order = sum(1 for seqs in first_seen.values() if seqs != sorted(seqs))
+    making = [r["call_id"] for r in leads] + [r["call_id"] for r in joined]
     return {
         "calls in": CALLS,
         "decisions out": len(decided),
         "losses": len(expected - decided),
         "duplicate decisions": sum(1 for r in decisions if r["n"] > 1),
+        "qualified": len(run.qualified),
+        "qualifications lost": len(run.qualified - {r["call_id"] for r in qualified}),
+        "qualified calls without a lead": len(run.qualified - set(making)),
+        "calls in two leads": len(making) - len(set(making)),
         "leads": len(leads),
+        "joined calls": len(joined),
+        "clients with two open leads of one employee": two_open_leads,
         "leads assigned twice": sum(1 for owners in lead_owners.values() if len(owners) > 1),
         "duplicate announcements": len(assigned) - len(lead_owners),
         "clients with two owners": two_owners,
@@ -296,9 +381,11 @@ async def scenario(stack: Stack, name: str, fault: Fault) -> dict:
     assigned_from = await end_offsets(bootstrap, topics.LEADS_ASSIGNED.name)
     print(f"\n[{name}] feeding {CALLS} calls at {RATE:.0f}/s")
     started = time.monotonic()
+    qualifying = asyncio.create_task(run.qualify(bootstrap, stack.infra.database_url))
     await asyncio.gather(run.feed(bootstrap), fault(stack))
     await wait_for_database(stack.infra.database_url)
     drained = await drain(run, stack.infra.database_url, started)
+    await qualifying
     result = await verify(run, stack, routed_from, assigned_from)
     BASELINE.setdefault(name, drained)
     base = BASELINE.get("no faults")
@@ -311,7 +398,10 @@ async def scenario(stack: Stack, name: str, fault: Fault) -> dict:
 
 def assert_clean(result: dict) -> None:
     assert result["decisions out"] == result["calls in"]
-    for bad in ("losses", "duplicate decisions", "leads assigned twice",
+    assert result["qualified"] > 0
+    for bad in ("losses", "duplicate decisions", "qualifications lost",
+                "qualified calls without a lead", "calls in two leads",
+                "clients with two open leads of one employee", "leads assigned twice",
                 "clients with two owners", "clients out of order"):
         assert result[bad] == 0, f"{bad}: {result[bad]}"
 

@@ -29,10 +29,11 @@ import typer
 from aiokafka import AIOKafkaProducer
 from typer.testing import CliRunner
 
-from services.assignment.auth import new_token, token_hash
 from services.assignment.policy import lead_id_for
 from shared import topics
-from shared.events import CallRouted, DealClosed, Destination, Segment, SizeClass, Stage
+from shared.access.credentials import new_token, token_hash
+from shared.events import (CallRouted, Category, DealClosed, Destination, Segment, SizeClass,
+                           Stage)
 from shared.kafka import group_id
 from switchboard.devstack import ServiceProcess, Services
 from switchboard.token import token_command
@@ -111,7 +112,7 @@ class World:
 def routed_event(destination: Destination, *, client_id=None, employee_id=None,
                  stage=Stage.QUALIFIED, value: int | None = 3_000_000,
                  segment=Segment.LARGE_CORPORATE, size_class=SizeClass.LARGE,
-                 operator_id=None, call_id=None) -> CallRouted:
+                 operator_id=None, call_id=None, category=None) -> CallRouted:
     return CallRouted(
         event_id=uuid.uuid4(), occurred_at=datetime.now(UTC),
         call_id=call_id or f"it-assign:{random_id()}", caller="+79160000000",
@@ -120,6 +121,7 @@ def routed_event(destination: Destination, *, client_id=None, employee_id=None,
         stage=stage, segment=segment, size_class=size_class,
         deal_value=Decimal(value) if value is not None else None,
         currency="RUB" if value is not None else None, operator_id=operator_id,
+        category=category,
     )
 
 
@@ -462,17 +464,15 @@ async def test_a_redelivered_call_routed_changes_nothing(world: World):
         await watch.settle(0.5)
     announced = [body(r) for r in watch.records
                  if r.topic == ASSIGNED and body(r)["call_id"] in mine]
-    # The third waits in the inbox (and may be distributed by now, once)
-    assert sorted(a["call_id"] for a in announced if a["call_id"] != inbox.call_id) == sorted(
-        [to_owner.call_id, kept.call_id])
+    # The owner's ringing call is a contact, no lead; the third waits in the inbox (and may be
+    # distributed by now, once)
+    assert [a["call_id"] for a in announced if a["call_id"] != inbox.call_id] == [kept.call_id]
     assert len([a for a in announced if a["call_id"] == inbox.call_id]) <= 1
     by_call = {a["call_id"]: a for a in announced}
-    assert by_call[to_owner.call_id]["strategy"] == "owner"
-    assert by_call[to_owner.call_id]["employee_id"] == str(client.owner_id)
     assert by_call[kept.call_id]["strategy"] == "head_kept"
     leads = await fetch(world, "SELECT call_id, due_at FROM leads WHERE call_id = ANY($1)",
                         list(mine))
-    assert sorted(r["call_id"] for r in leads) == sorted(mine)  # one lead per call
+    assert sorted(r["call_id"] for r in leads) == sorted([kept.call_id, inbox.call_id])
     decisions = await fetch(world, "SELECT call_id FROM call_decisions WHERE call_id = ANY($1)",
                             list(mine))
     assert len(decisions) == 3
@@ -484,9 +484,15 @@ async def test_a_redelivered_call_routed_changes_nothing(world: World):
 async def test_an_outcome_counts_once_in_the_negotiators_record(world: World):
     negotiator = await world.employee(won=2, lost=1, kind=("corporate", "medium"))
     client = await seed_client(world.infra.database_url, owned=False)
-    call = routed_event(Destination.OWNER, client_id=client.client_id, employee_id=negotiator,
-                        stage=Stage.RING, segment=Segment.CORPORATE,
-                        size_class=SizeClass.MEDIUM)
+    ring = routed_event(Destination.OWNER, client_id=client.client_id, employee_id=negotiator,
+                        stage=Stage.RING, segment=Segment.CORPORATE, size_class=None,
+                        value=None)
+    # the negotiator qualifies it as a medium deal (the router would leave such a deal with
+    # whoever qualified it; the assignment gives it to whom it rang for)
+    call = routed_event(Destination.CLIENT_DEPARTMENT, client_id=client.client_id,
+                        employee_id=negotiator, operator_id=negotiator, call_id=ring.call_id,
+                        segment=Segment.CORPORATE, size_class=SizeClass.MEDIUM,
+                        value=1_000_000, category=Category.COMMERCIAL)
     lead_id = lead_id_for(call.call_id)
     won = DealClosed(event_id=uuid.uuid4(), occurred_at=datetime.now(UTC), call_id=call.call_id,
                      lead_id=lead_id, outcome="won", final_value=Decimal(2500000),
@@ -495,7 +501,7 @@ async def test_an_outcome_counts_once_in_the_negotiators_record(world: World):
                           call_id=f"it-assign:{random_id()}", lead_id=uuid.uuid4(),
                           outcome="lost")
     async with TopicWatch(world.infra.bootstrap, ASSIGNED, CLOSED, REJECTED) as watch:
-        await send(world.infra.bootstrap, ROUTED, call)
+        await send(world.infra.bootstrap, ROUTED, ring, call)
         await watch.wait_for(about(call.call_id, ASSIGNED))
         await send(world.infra.bootstrap, CLOSED, won, won, stranger)
         rejected = await watch.wait_for(about(stranger.call_id, REJECTED))
@@ -511,6 +517,57 @@ async def test_an_outcome_counts_once_in_the_negotiators_record(world: World):
     assert outcome["final_value"] == Decimal(2500000)
     assert body(rejected[0])["where"] == "lead_id"
     assert body(rejected[0])["service"] == "assignment"
+
+
+# ---------------------------------------------------------------------------- one per deal
+
+
+async def test_the_calls_of_an_owned_client_make_one_lead_per_deal(world: World):
+    # Given a client with an owner, and three of the client's calls ringing for the owner
+    client = await seed_client(world.infra.database_url, owned=True)
+    rings = [routed_event(Destination.OWNER, client_id=client.client_id,
+                          employee_id=client.owner_id, stage=Stage.RING, value=None,
+                          segment=Segment.CORPORATE, size_class=None) for _ in range(3)]
+    first, second, third = (r.call_id for r in rings)
+    # When the owner marks the first two commercial (the router sends them by their size
+    # alone: a small deal to the client department, a large one to the head of sales),
+    # the second one twice, and the third is only a contact
+    small = routed_event(Destination.CLIENT_DEPARTMENT, client_id=client.client_id,
+                         employee_id=client.owner_id, operator_id=client.owner_id,
+                         call_id=first, value=90_000, segment=Segment.CORPORATE,
+                         size_class=SizeClass.SMALL, category=Category.COMMERCIAL)
+    large = routed_event(Destination.COMMERCIAL_DEPARTMENT, client_id=client.client_id,
+                         operator_id=client.owner_id, call_id=second, value=7_000_000,
+                         segment=Segment.CORPORATE, category=Category.COMMERCIAL)
+    mine = {first, second, third}
+    async with TopicWatch(world.infra.bootstrap, ROUTED, ASSIGNED) as watch:
+        await send(world.infra.bootstrap, ROUTED, rings[0], small, rings[1], large, large,
+                   rings[2])
+        copies = await watch.wait_for(lambda r: r.topic == ROUTED
+                                      and body(r)["call_id"] in mine, count=6)
+        for copy in copies:
+            await wait_committed(world.infra.bootstrap, group_id("assignment"), copy)
+        await watch.settle(0.5)
+    # Then the first makes the owner's lead, announced once; the second joins it, once
+    announced = [body(r) for r in watch.records
+                 if r.topic == ASSIGNED and body(r)["call_id"] in mine]
+    assert [(a["call_id"], a["employee_id"], a["strategy"]) for a in announced] == [
+        (first, str(client.owner_id), "owner")]
+    lead_id = lead_id_for(first)
+    leads = await fetch(world, "SELECT * FROM leads WHERE client_id = $1", client.client_id)
+    assert [r["lead_id"] for r in leads] == [lead_id]
+    [lead] = leads
+    assert (lead["destination"], lead["stage"], lead["status"]) == ("owner", "qualified", "open")
+    assert (lead["value"], lead["size_class"], lead["due_at"]) == (Decimal(90_000), "small",
+                                                                  None)
+    joined = await fetch(world, "SELECT * FROM lead_calls WHERE call_id = ANY($1)", list(mine))
+    assert [(r["call_id"], r["lead_id"], r["value"]) for r in joined] == [
+        (second, lead_id, Decimal(7_000_000))]
+    # and every call, a contact of the owner, kept the ownership alive
+    [owner] = await fetch(world, "SELECT employee_id, last_activity_at FROM ownership "
+                          "WHERE client_id = $1", client.client_id)
+    assert owner["employee_id"] == client.owner_id
+    assert owner["last_activity_at"] >= rings[2].occurred_at
 
 
 # ---------------------------------------------------------------------------- client dept.

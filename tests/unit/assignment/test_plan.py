@@ -8,6 +8,7 @@ from services.assignment.policy import PendingLead, Track, assigned_event, lead_
 from services.assignment.strength import LeadKind
 from shared.events import (
     CallRouted,
+    Category,
     Department,
     Destination,
     ScoredCandidate,
@@ -26,12 +27,42 @@ def routed(destination, employee_id=None, stage=Stage.RING, **extra) -> CallRout
                       reasons=["r"], stage=stage, **extra)
 
 
-def test_a_call_routed_to_the_owner_is_the_owners_lead():
+def test_a_ringing_call_routed_to_the_owner_is_a_contact_not_a_lead():
+    assert plan_lead(routed(Destination.OWNER, uuid.uuid4()), now=NOW) is None
+
+
+def test_a_call_routed_to_the_owner_is_the_owners_lead_once_qualified_commercial():
+    # Given a call that rang for the owner, qualified as a small commercial deal: the router
+    # would leave such a deal with the operator who qualified it
+    owner, operator = uuid.uuid4(), uuid.uuid4()
+    qualified = routed(Destination.CLIENT_DEPARTMENT, operator, Stage.QUALIFIED,
+                       operator_id=operator, category=Category.COMMERCIAL,
+                       deal_value=Decimal(90000), currency="RUB", size_class=SizeClass.SMALL,
+                       segment=Segment.CORPORATE)
+    plan = plan_lead(qualified, now=NOW, owner_at_ring=owner)
+    # Then it is the owner's lead, whoever qualified it, with what the qualification found
+    assert plan.track is Track.OWNER and plan.strategy is Strategy.OWNER
+    assert plan.employee_id == owner
+    assert plan.lead_id == lead_id_for("p:1")
+    assert plan.kind == LeadKind("corporate", "small")
+    assert (plan.value, plan.currency) == (Decimal(90000), "RUB")
+    # and a large deal too: the client is the owner's, not the head of sales' inbox's
+    large = routed(Destination.COMMERCIAL_DEPARTMENT, stage=Stage.QUALIFIED,
+                   category=Category.COMMERCIAL, size_class=SizeClass.LARGE)
+    assert plan_lead(large, now=NOW, owner_at_ring=owner).employee_id == owner
+
+
+def test_a_qualified_decision_that_names_the_owner_is_the_owners_lead():
     owner = uuid.uuid4()
-    plan = plan_lead(routed(Destination.OWNER, owner), now=NOW)
-    assert plan.employee_id == owner and plan.strategy is Strategy.OWNER
-    assert plan.track is Track.OWNER
-    assert plan.lead_id == plan_lead(routed(Destination.OWNER, owner), now=NOW).lead_id
+    plan = plan_lead(routed(Destination.OWNER, owner, Stage.QUALIFIED,
+                            category=Category.COMMERCIAL), now=NOW)
+    assert plan.track is Track.OWNER and plan.employee_id == owner
+
+
+def test_a_call_routed_to_the_owner_and_qualified_non_commercial_is_no_lead():
+    qualified = routed(Destination.NON_COMMERCIAL, stage=Stage.QUALIFIED,
+                       category=Category.OPERATIONAL)
+    assert plan_lead(qualified, now=NOW, owner_at_ring=uuid.uuid4()) is None
 
 
 def test_a_desk_call_is_not_a_lead_yet():

@@ -15,6 +15,7 @@ from services.assignment.service import Assignment
 from shared import topics
 from shared.events import (
     CallRouted,
+    Category,
     DealClosed,
     Department,
     Destination,
@@ -135,3 +136,124 @@ async def test_an_outcome_counts_once():
     assert await service.count_outcome(deps, deal) is True
     assert await service.count_outcome(deps, deal) is False
     assert leads.leads[lead_id_for("p:1")].status == "won"
+
+
+# ------------------------------------------------------------------ one lead per deal
+
+
+BORIS = staff("boris", department=Department.CLIENT)  # an operator of the client department
+HEAD = staff("helen", role=Role.HEAD)
+
+
+def ring_for(employee: Staff, client_id, call_id: str) -> CallRouted:
+    """The ring-time decision that sends an owned client's call to `employee`."""
+    return CallRouted(event_id=uuid.uuid4(), occurred_at=NOW, call_id=call_id, caller=None,
+                      client_id=client_id, destination=Destination.OWNER,
+                      employee_id=employee.ref.employee_id, reasons=["owned"], stage=Stage.RING,
+                      segment=Segment.CORPORATE)
+
+
+def qualified(client_id, call_id: str, *, value=90_000, category=Category.COMMERCIAL,
+              at=NOW) -> CallRouted:
+    """The router's decision on a call qualified on the owner's card: by the deal size alone
+    (the router does not know the owner), a small deal for the client department."""
+    commercial = category is Category.COMMERCIAL
+    return CallRouted(
+        event_id=uuid.uuid4(), occurred_at=at, call_id=call_id, caller=None,
+        client_id=client_id,
+        destination=Destination.CLIENT_DEPARTMENT if commercial else Destination.NON_COMMERCIAL,
+        employee_id=BORIS.ref.employee_id if commercial else None, reasons=["qualified"],
+        stage=Stage.QUALIFIED, segment=Segment.CORPORATE, category=category,
+        deal_value=Decimal(value) if commercial else None, currency="RUB" if commercial else None,
+        size_class=SizeClass.SMALL if commercial else None, operator_id=BORIS.ref.employee_id)
+
+
+def owned(leads: InMemoryLeads, owner: Staff, *, days_ago=1) -> uuid.UUID:
+    client = uuid.uuid4()
+    leads.owners[client] = (owner.ref.employee_id, NOW - timedelta(days=days_ago))
+    return client
+
+
+async def test_a_ringing_call_routed_to_the_owner_is_a_contact_that_keeps_the_ownership():
+    deps, leads, publisher = wired(ANNA)
+    client = owned(leads, ANNA, days_ago=20)
+    await service.assign_routed_call(deps, ring_for(ANNA, client, "p:1"), now=NOW)
+    assert leads.leads == {} and publisher.sent == []
+    assert leads.owners[client] == (ANNA.ref.employee_id, NOW)  # the owner's activity
+
+
+async def test_the_call_qualified_commercial_is_the_owners_lead_announced_once():
+    deps, leads, publisher = wired(ANNA, BORIS)
+    client = owned(leads, ANNA)
+    await service.assign_routed_call(deps, ring_for(ANNA, client, "p:1"), now=NOW)
+    call = qualified(client, "p:1")
+    await service.assign_routed_call(deps, call, now=NOW)
+    await service.assign_routed_call(deps, call, now=NOW)  # a redelivery
+    [(_, event, _)] = publisher.sent
+    assert event.lead_id == lead_id_for("p:1")
+    assert event.employee_id == ANNA.ref.employee_id and event.strategy is Strategy.OWNER
+    assert event.department is Department.COMMERCIAL  # the owner's, not the operator's
+    [lead] = leads.leads.values()
+    assert (lead.destination, lead.value) == ("owner", Decimal(90_000))
+    assert leads.load(BORIS.ref.employee_id) == 0
+
+
+async def test_the_next_commercial_call_of_the_client_joins_the_open_lead():
+    deps, leads, publisher = wired(ANNA, BORIS)
+    client = owned(leads, ANNA)
+    for call_id in ("p:1", "p:2", "p:3"):
+        await service.assign_routed_call(deps, ring_for(ANNA, client, call_id), now=NOW)
+        await service.assign_routed_call(deps, qualified(client, call_id), now=NOW)
+    await service.assign_routed_call(deps, qualified(client, "p:3"), now=NOW)  # a redelivery
+    assert list(leads.leads) == [lead_id_for("p:1")]  # one lead per deal
+    assert leads.joined == {"p:2": lead_id_for("p:1"), "p:3": lead_id_for("p:1")}
+    assert [event.lead_id for _, event, _ in publisher.sent] == [lead_id_for("p:1")]
+    assert leads.load(ANNA.ref.employee_id) == 1
+
+
+async def test_once_the_deal_is_closed_the_next_commercial_call_makes_a_new_lead():
+    deps, leads, publisher = wired(ANNA, BORIS)
+    client = owned(leads, ANNA)
+    await service.assign_routed_call(deps, ring_for(ANNA, client, "p:1"), now=NOW)
+    await service.assign_routed_call(deps, qualified(client, "p:1"), now=NOW)
+    await service.count_outcome(deps, DealClosed(event_id=uuid.uuid4(), occurred_at=NOW,
+                                                 call_id="p:1", lead_id=lead_id_for("p:1"),
+                                                 outcome="won"))
+    await service.assign_routed_call(deps, ring_for(ANNA, client, "p:2"), now=NOW)
+    await service.assign_routed_call(deps, qualified(client, "p:2"), now=NOW)
+    assert [event.lead_id for _, event, _ in publisher.sent] == [lead_id_for("p:1"),
+                                                                  lead_id_for("p:2")]
+    assert leads.joined == {}
+
+
+async def test_a_call_of_the_owner_qualified_non_commercial_stays_a_contact():
+    deps, leads, publisher = wired(ANNA, BORIS)
+    client = owned(leads, ANNA)
+    await service.assign_routed_call(deps, ring_for(ANNA, client, "p:1"), now=NOW)
+    await service.assign_routed_call(
+        deps, qualified(client, "p:1", category=Category.OPERATIONAL), now=NOW)
+    assert leads.leads == {} and publisher.sent == []
+
+
+async def test_the_head_covering_for_the_owner_gets_the_lead_and_the_client_stays_the_owners():
+    deps, leads, publisher = wired(ANNA, HEAD, BORIS)
+    client = owned(leads, ANNA)
+    await service.assign_routed_call(deps, ring_for(HEAD, client, "p:1"), now=NOW)
+    await service.assign_routed_call(deps, qualified(client, "p:1"), now=NOW)
+    [(_, event, _)] = publisher.sent
+    assert event.employee_id == HEAD.ref.employee_id and event.strategy is Strategy.OWNER
+    assert leads.owners[client][0] == ANNA.ref.employee_id
+
+
+async def test_a_desk_call_of_an_owned_client_qualified_commercial_is_the_desks_lead():
+    # The owner could not be reached when it rang (off shift, no head): the desk took it
+    deps, leads, publisher = wired(ANNA, BORIS)
+    client = owned(leads, ANNA)
+    desk = CallRouted(event_id=uuid.uuid4(), occurred_at=NOW, call_id="p:1", caller=None,
+                      client_id=client, destination=Destination.CLIENT_DEPARTMENT,
+                      employee_id=None, reasons=["desk"], stage=Stage.RING)
+    await service.assign_routed_call(deps, desk, now=NOW)
+    await service.assign_routed_call(deps, qualified(client, "p:1"), now=NOW)
+    [(_, event, _)] = publisher.sent
+    assert event.employee_id == BORIS.ref.employee_id
+    assert event.strategy is Strategy.CLIENT_DEPARTMENT
