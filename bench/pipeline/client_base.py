@@ -95,7 +95,7 @@ async def seed_client_base(url: str, tag: str, rng: random.Random) -> ClientBase
 
 def bench_rules(root: Path) -> Path:
     """deploy/rules.yaml with every department on shift around the clock: an owned client's
-    call goes to its owner (and makes a lead) whatever the hour of the run."""
+    call goes to its owner whatever the hour of the run."""
     rules = yaml.safe_load((REPO_ROOT / "deploy" / "rules.yaml").read_text())
     for department in (rules.get("departments") or {}).values():
         department["hours"] = {"mon-sun": "00:00-24:00"}

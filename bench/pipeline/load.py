@@ -22,7 +22,7 @@ UNKNOWN_SHARE = 0.1  # calls from numbers not in the client base
 class Call:
     id: bytes  # "<tag>-000001": the PBX's call id; the pipeline's is "bench:<tag>-000001"
     caller: str
-    lead: bool  # from an owned client: a lead is expected
+    owned: bool  # from an owned client: routed to the owner
 
 
 def make_calls(tag: str, n: int, base: ClientBaseSeed, rng: random.Random) -> list[Call]:

@@ -44,7 +44,7 @@ from switchboard.infra.logs import tail
 
 SEED = 1
 BROKER_WARMUP_ROUNDS = 5  # x --warmup calls through the hops before anything is measured
-ROUTED, ASSIGNED = topics.CALLS_ROUTED.name, topics.LEADS_ASSIGNED.name
+ROUTED = topics.CALLS_ROUTED.name
 
 
 class Say:
@@ -200,7 +200,10 @@ class Benchmark:
         calls = self.calls[phase]
         every = {c.id for c in calls}
         # the first topic holds every call; the intermediate ones show each stage's pace
-        expected = {ROUTED: every, ASSIGNED: {c.id for c in calls if c.lead}}
+        # A ringing call to the owner is a contact (a lead comes with a commercial
+        # qualification, which the benchmark does not play): the last topic is calls.routed,
+        # whose consumer, the assignment, still does its work per call.
+        expected = {ROUTED: every}
         if self.options.stages:  # the watcher's own CPU grows with the topics it reads
             expected |= {topics.CALLS_RECEIVED.name: every, topics.CALLS_ENRICHED.name: every}
         wait_drained(self.infra.bootstrap, [group_id(n) for n in services.running], self.say)
@@ -338,7 +341,9 @@ def run(options: Options) -> dict[str, Any]:
         result["lookup"] = benchmark.bare_lookup()
 
         (root / "last-run.json").write_text(json.dumps(result, indent=2))  # kept if below fails
-        result["ratios"], result["targets"] = verdict(result, FINAL_TOPIC, ROUTED, ASSIGNED)
+        # Ringing calls make no lead any more (one lead per deal): the end of a call's path
+        # through the pipeline, for the latency target too, is calls.routed.
+        result["ratios"], result["targets"] = verdict(result, FINAL_TOPIC, ROUTED, ROUTED)
         result["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         (root / "last-run.json").write_text(json.dumps(result, indent=2))
         return result

@@ -79,16 +79,16 @@ def pbx_event(call_id: str) -> bytes:
 
 async def test_one_call_is_one_trace_through_the_four_services(pipeline, spans):
     _, exporter = spans
-    assigned = []
+    routed = []
 
-    @pipeline.subscriber(topics.LEADS_ASSIGNED.name)
+    @pipeline.subscriber(topics.CALLS_ROUTED.name)
     async def collect(event: dict):
-        assigned.append(event)
+        routed.append(event)
 
-    # When one PBX event comes in
+    # When one PBX event comes in (a ringing call to the owner: a contact, no lead)
     async with TestKafkaBroker(pipeline) as br:
         await br.publish(pbx_event("t1"), topics.PBX_EVENTS.name)
-    assert [a["call_id"] for a in assigned] == ["office-1:t1"]
+    assert [r["call_id"] for r in routed] == ["office-1:t1"]
 
     # Then each service's handler made a span, and all of them are one trace
     finished = exporter.get_finished_spans()
@@ -97,9 +97,9 @@ async def test_one_call_is_one_trace_through_the_four_services(pipeline, spans):
         assert f"{topic} process" in processed, f"no span of the {service} handler"
     trace_ids = {processed[f"{topic} process"].context.trace_id for topic in CONSUMED.values()}
     assert len(trace_ids) == 1, "the call's path is split over several traces"
-    # ... which also holds the publishing of the lead, and nothing else
+    # ... which also holds the publishing of the decision, and nothing else
     (trace_id,) = trace_ids
-    assert any(s.name == f"{topics.LEADS_ASSIGNED.name} publish"
+    assert any(s.name == f"{topics.CALLS_ROUTED.name} publish"
                and s.context.trace_id == trace_id for s in finished)
     assert {s.context.trace_id for s in finished} == {trace_id}
     # ... which starts where the call entered: every later stage descends from the intake's span
@@ -196,7 +196,7 @@ async def test_without_spans_the_trace_context_a_call_came_with_travels_on(spans
     traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     seen = []
 
-    @broker.subscriber(topics.LEADS_ASSIGNED.name)
+    @broker.subscriber(topics.CALLS_ROUTED.name)
     async def collect(event: dict, msg: KafkaMessage):
         seen.append((event["call_id"], msg.headers.get("traceparent")))
 

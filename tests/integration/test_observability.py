@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared import topics
-from shared.events import CallRouted, Destination, utcnow
+from shared.events import CallRouted, Category, Destination, Stage, utcnow
 from shared.kafka import group_id
 from switchboard.devstack import Services
 from tests.conftest import PARTITIONS, Endpoints
@@ -138,8 +138,12 @@ async def test_a_lead_counts_by_its_strategy(infra: Endpoints, services: Service
     async with httpx.AsyncClient(timeout=10) as http, \
             TopicWatch(infra.bootstrap, ASSIGNED) as watch:
         before = await scrape(http, services)
-        # When the assignment gets it
-        await publish(infra.bootstrap, ROUTED, decision.model_dump_json().encode())
+        # When the assignment gets it, and the owner qualifies the call as commercial (a
+        # ringing call alone is a contact, no lead)
+        qualified = decision.model_copy(update={
+            "event_id": uuid.uuid4(), "stage": Stage.QUALIFIED, "category": Category.COMMERCIAL})
+        await publish(infra.bootstrap, ROUTED, decision.model_dump_json().encode(),
+                      qualified.model_dump_json().encode())
         (lead,) = await watch.wait_for(about(call_id, ASSIGNED))
         strategy = body(lead)["strategy"]
 
