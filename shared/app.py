@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI, Response
 from faststream.kafka import KafkaBroker
 from prometheus_client import REGISTRY
+from pydantic import BaseModel, Field
 
 from shared.db import create_pool
 from shared.kafka import client_options
@@ -26,6 +27,18 @@ if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
 ReadyCheck = Callable[[], Awaitable[bool]]
+
+
+class Liveness(BaseModel):
+    status: str = Field(examples=["live"])
+    service: str
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ready, or not ready (503).", examples=["ready"])
+    service: str
+    checks: dict[str, bool] = Field(description="Each dependency: does it answer?",
+                                    examples=[{"kafka": True, "database": True}])
 
 
 @asynccontextmanager
@@ -86,11 +99,12 @@ def service_app(
     trace_requests(app, tracer_provider)
     app.add_route("/metrics", MetricsEndpoint(lag), include_in_schema=False)
 
-    @app.get("/health/live", tags=["health"])
+    @app.get("/health/live", tags=["health"], response_model=Liveness)
     async def live() -> dict[str, str]:
         return {"status": "live", "service": name}
 
-    @app.get("/health/ready", tags=["health"])
+    @app.get("/health/ready", tags=["health"], response_model=Readiness, responses={
+        503: {"model": Readiness, "description": "Not ready: a dependency does not answer"}})
     async def ready(response: Response) -> dict[str, object]:
         results = {"kafka": await broker.ping(timeout=2.0)}
         for check_name, check in checks.items():

@@ -18,18 +18,22 @@ import binascii
 import hmac
 import logging
 import time
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from faststream.kafka import KafkaBroker
+from pydantic import BaseModel, Field
 
-from services.intake.dialects import adapt
+from services.intake.dialects import DIALECTS, adapt
 from services.intake import zadarma
 from services.intake.answers import render_not_routed
 from services.intake.dial import ROUTE_DIALECTS
-from services.intake.route_requests import RouteRequest, parse_route_request, request_fields
-from services.intake.service import (CallBusy, Intake, IntakeRules, accept, reject_webhook,
-                                     route_call)
+from services.intake.generic import GenericCallEvent
+from services.intake.route_requests import (AnswerFormat, RouteRequest, parse_route_request,
+                                            request_fields)
+from services.intake.service import (CallBusy, Intake, IntakeRules, Result, accept,
+                                     reject_webhook, route_call)
 from services.intake.signing import verify_switchboard, verify_twilio
 from services.intake.twilio import parse_form
 from shared.access.http import errors
@@ -120,12 +124,99 @@ def authenticate_route(dialect: str, request: Request, raw: bytes, rules: Intake
     return authenticate(dialect, request, raw, rules)
 
 
+# --- what the OpenAPI document says of these endpoints --------------------------------------
+# The bodies are read raw (each dialect parses its own, and the signature covers the exact
+# bytes), so they are declared here rather than by parameters.
+
+class WebhookAnswer(BaseModel):
+    """What accepting a PBX event did."""
+
+    outcome: Result = Field(description="accepted: a new call, published; duplicate: published "
+                            "before; lifecycle: an answer or a hang-up, published; ignored: "
+                            "neither, counted and dropped.")
+    call_id: str | None = Field(description="The pipeline's call id, `<pbx>:<the PBX's id>`.")
+    event_id: str | None
+    detail: str | None = Field(description="What was ignored, or the lifecycle moment.")
+
+
+class RouteEmployee(BaseModel):
+    employee_id: str
+    name: str | None
+    extension: str | None
+    number: str | None
+
+
+class GenericRouteAnswer(BaseModel):
+    """The `generic` dialect's answer: the decision itself."""
+
+    call_id: str | None = Field(description="Null when the request was not a call starting.")
+    decided: bool = Field(description="False: no decision came in time, `dial` is the desk.")
+    destination: str | None
+    employee: RouteEmployee | None
+    dial: str | None = Field(description="Whom to dial: an extension, a number or a SIP URI.")
+    reasons: list[str]
+    rules_version: str | None
+
+
+class ZadarmaRouteAnswer(BaseModel):
+    """Zadarma's answer: `{}` leaves the call to the PBX's own scenario."""
+
+    redirect: str | None = Field(default=None, description="Whom to dial.")
+    caller_name: str | None = Field(default=None, description="The client's name.")
+
+
+def _dialect(known: list[str]) -> Any:
+    return Path(description=f"The PBX's dialect: {', '.join(known)}.", examples=known)
+
+
+_FIELDS = {"type": "object", "additionalProperties": {"type": "string"}}
+_WEBHOOK_BODY = {"requestBody": {"required": True, "description": (
+    "The PBX's event as the PBX sends it: the `generic` event (JSON), an Asterisk AMI or a "
+    "FreeSWITCH event (JSON), a Twilio status callback (form)."), "content": {
+        "application/json": {"schema": {"anyOf": [GenericCallEvent.model_json_schema(),
+                                                  {"type": "object"}]}},
+        "application/x-www-form-urlencoded": {"schema": _FIELDS}}}}
+_ROUTE_FIELDS = {"type": "object", "properties": {
+    "call_id": {"type": "string", "description": "The PBX's id of the call."},
+    "caller": {"type": "string", "description": "The caller's number."},
+    "dialed": {"type": "string", "description": "The number or extension dialed."},
+    "format": {"type": "string", "enum": [f.value for f in AnswerFormat],
+               "description": "Asterisk: `hash` for `CURLOPT(hashcompat)`."}},
+    "additionalProperties": {"type": "string"},
+    "examples": [{"call_id": "1700000000.42", "caller": "+79161234567",
+                  "dialed": "+74951000000"}],
+    "description": "Asterisk, Kamailio: these fields; FreeSWITCH: mod_xml_curl's form; "
+    "Twilio: the voice webhook; Zadarma: `NOTIFY_START`."}
+# The query for both methods, the body for POST (`install_refusals` declares no GET body).
+_ROUTE_REQUEST = {"requestBody": {"required": False, "content": {
+    "application/x-www-form-urlencoded": {"schema": _ROUTE_FIELDS},
+    "application/json": {"schema": GenericCallEvent.model_json_schema()}}}, "parameters": [
+    {"name": name, "in": "query", "required": False, "schema": {"type": "string"},
+     "description": description}
+    for name, description in (("call_id", "Asterisk, Kamailio: the PBX's id of the call."),
+                              ("caller", "Asterisk, Kamailio: the caller's number."),
+                              ("dialed", "Asterisk, Kamailio: the number dialed."),
+                              ("format", "Asterisk: `plain` or `hash`."),
+                              (zadarma.ECHO_PARAMETER, "Zadarma's URL check: echoed back."))]}
+_ROUTE_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Whom to dial, in the dialect's own format: text for Asterisk and "
+          "Kamailio (and Zadarma's URL check), XML for FreeSWITCH and Twilio, JSON for "
+          "`generic` and Zadarma.",
+          "model": GenericRouteAnswer | ZadarmaRouteAnswer,
+          "content": {"text/plain": {"schema": {"type": "string"}},
+                      "text/xml": {"schema": {"type": "string"}}}},
+    **errors(400, 401, 404, 405, 413)}
+
+
 def pbx_routes(broker: KafkaBroker) -> APIRouter:
     api = APIRouter()
 
     # The PBXs sign their requests: no principal, no guard.
-    @api.post("/v1/pbx/{dialect}", status_code=202, responses=errors(400, 401, 404, 413, 503))
-    async def receive_pbx_event(dialect: str, request: Request,
+    @api.post("/v1/pbx/{dialect}", status_code=202, openapi_extra=_WEBHOOK_BODY,
+              responses={202: {"model": WebhookAnswer, "description": "Accepted"},
+                         **errors(400, 401, 404, 413, 503)})
+    async def receive_pbx_event(dialect: Annotated[str, _dialect(sorted(DIALECTS))],
+                                request: Request,
                                 deps: Intake = Depends(Intake.provider(broker))
                                 ) -> JSONResponse:
         limit = deps.rules.max_body_bytes
@@ -157,8 +248,9 @@ def pbx_routes(broker: KafkaBroker) -> APIRouter:
         )
 
     @api.api_route("/v1/route/{dialect}", methods=["GET", "POST"],
-                   responses=errors(400, 401, 404, 405, 413))
-    async def route_ringing_call(dialect: str, request: Request,
+                   openapi_extra=_ROUTE_REQUEST, responses=_ROUTE_ANSWERS)
+    async def route_ringing_call(dialect: Annotated[str, _dialect(list(ROUTE_DIALECTS))],
+                                 request: Request,
                                  deps: Intake = Depends(Intake.provider(broker))) -> Response:
         """Whom to dial for a call that is ringing, in the dialect's own format."""
         if dialect not in ROUTE_DIALECTS:

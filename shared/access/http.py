@@ -16,6 +16,7 @@ Errors are `{"error", "where"}` (`ErrorAnswer`), declared in each endpoint's Ope
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from faststream.kafka import KafkaBroker
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.exceptions import HTTPException
 
 from shared.access.principals import Principal, Scope
@@ -96,16 +97,21 @@ async def http_error_answer(_: Request, error: Exception) -> JSONResponse:
 
 def install_refusals(app: FastAPI) -> None:
     """Every error answer of a service's app is the error model: a `Refused`, FastAPI's
-    validation (422) and Starlette's own (404, 405); the OpenAPI document says so."""
+    validation (422) and Starlette's own (400, 404, 405); the OpenAPI document says so."""
     app.add_exception_handler(Refused, refused_answer)
     app.add_exception_handler(RequestValidationError, invalid_request_answer)
     app.add_exception_handler(HTTPException, http_error_answer)
-    _validation_in_the_error_model(app)
+    _framework_errors_declared(app)
 
 
-def _validation_in_the_error_model(app: FastAPI) -> None:
-    """FastAPI declares its own 422 body on every endpoint with parameters that has not
-    declared 422 itself; the handler above answers the error model instead."""
+def _framework_errors_declared(app: FastAPI) -> None:
+    """What the framework answers before an endpoint runs, declared on every endpoint it can
+    happen to, in the error model: FastAPI's 422 (it declares its own body on every endpoint
+    with parameters that has not declared 422 itself), its 400 for a body it cannot read
+    (bytes that are not UTF-8, a broken form), and Starlette's 404 for a path parameter that
+    holds a `/` (the path then names no endpoint). And two fixes of FastAPI's document for an
+    endpoint that takes several methods: each operation gets its own id (FastAPI gives them
+    all the first method's), and a GET takes no body."""
     generate = app.openapi
     done = False
 
@@ -114,13 +120,30 @@ def _validation_in_the_error_model(app: FastAPI) -> None:
         schema = generate()
         if done:
             return schema
-        answer = {"description": "A field is not valid", "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/ErrorAnswer"}}}}
+
+        def answer(description: str) -> dict[str, Any]:
+            return {"description": description, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/ErrorAnswer"}}}}
+
         for path in schema.get("paths", {}).values():
-            for operation in path.values():
-                responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+            ids = [op.get("operationId") for op in path.values() if isinstance(op, dict)]
+            for method, operation in path.items():
+                if not isinstance(operation, dict):
+                    continue
+                given = operation.get("operationId")
+                if given and ids.count(given) > 1:
+                    operation["operationId"] = re.sub(
+                        r"_(get|put|post|delete|options|head|patch|trace)$", "", given
+                    ) + f"_{method}"
+                if method in ("get", "head"):
+                    operation.pop("requestBody", None)
+                responses = operation.setdefault("responses", {})
                 if "HTTPValidationError" in str(responses.get("422", "")):
-                    responses["422"] = answer
+                    responses["422"] = answer("A field is not valid")
+                if "requestBody" in operation:
+                    responses.setdefault("400", answer("The body cannot be read"))
+                if any(p.get("in") == "path" for p in operation.get("parameters", ())):
+                    responses.setdefault("404", answer("Not found"))
         schemas = schema.setdefault("components", {}).setdefault("schemas", {})
         schemas.setdefault("ErrorAnswer", ErrorAnswer.model_json_schema())
         if "HTTPValidationError" not in str(schema.get("paths")):
@@ -218,6 +241,14 @@ async def csrf_of(request: Request) -> str | None:
 class SignIn(BaseModel):
     email: str = Field(min_length=3, max_length=320, examples=["olga@example.com"])
     password: str = Field(min_length=1, max_length=1024)
+
+    @field_validator("email")
+    @classmethod
+    def printable(cls, email: str) -> str:
+        # PostgreSQL text cannot hold a NUL; no address has a control character.
+        if any(ord(c) < 32 or ord(c) == 127 for c in email):
+            raise ValueError("an e-mail address has no control characters")
+        return email
 
 
 class NewPassword(BaseModel):
