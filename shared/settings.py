@@ -296,6 +296,11 @@ class DeskSettings(ServiceSettings):
         description="The lookup's HTTP API, where a person's changes of the client base go "
         "(create a client, not this client), with the person's own session.",
     )
+    assignment_url: str = Field(
+        default="http://127.0.0.1:8004",
+        description="The assignment's HTTP API: the head of sales' inbox (keep a lead, pass it "
+        "to a negotiator), called with the person's own session.",
+    )
     card_minutes: int = Field(
         default=30, ge=1,
         description="A call's card leaves the screen this long after the call started when it "

@@ -27,8 +27,9 @@ from switchboard.infra.processes import find_running, start_process, stop_proces
 
 SERVICES = tuple(SERVICE_SETTINGS)
 # Where a service finds another one's HTTP API, when both are started here (the desk comes
-# after the lookup): service -> {its setting -> the service it names}.
-PEERS: dict[str, dict[str, str]] = {"desk": {"SWITCHBOARD_DESK_LOOKUP_URL": "lookup"}}
+# after the lookup and the assignment): service -> {its setting -> the service it names}.
+PEERS: dict[str, dict[str, str]] = {"desk": {"SWITCHBOARD_DESK_LOOKUP_URL": "lookup",
+                                             "SWITCHBOARD_DESK_ASSIGNMENT_URL": "assignment"}}
 
 
 @dataclass

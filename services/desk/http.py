@@ -1,12 +1,14 @@
 """The desk's HTTP entry points: sign-in, the person's language, the operator's screen and its
-event stream, the qualification form and the people's corrections of the client base; and
-`POST /v1/calls/{call_id}/qualification` for machines.
+event stream, the qualification form and the people's corrections of the client base; the
+head of sales' inbox (keep, assign) and dashboard, a person's own leads and calls and a
+lead's outcome; and `POST /v1/calls/{call_id}/qualification` for machines.
 
 Pages need a signed-in person (else /login); every change needs the page's CSRF token (the
 `X-CSRF-Token` header htmx sends from `<body hx-headers>`, or the form's `csrf_token`)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,8 +23,10 @@ from services.desk.i18n import locale_or_default
 from services.desk.lookup_api import ApiAnswer, OnBehalf
 from services.desk.policy import (DeskCall, Reason, Verdict, card, opens_operator_screen,
                                   verdict_from_form)
-from services.desk.screens import FORM_CHOICES, OperatorScreen, removed
-from services.desk.service import Desk, Outcome, Qualification
+from services.desk.sales import MyLead, lead_dom_id, outcome_from_form
+from services.desk.screens import (FORM_CHOICES, InboxScreen, LeadsScreen, OperatorScreen,
+                                   dashboard_charts, removed)
+from services.desk.service import Closing, Desk, Outcome, Qualification
 from services.desk.web import Web, home_of, is_htmx, live_stream, local_path, readable_phone
 from shared.access.credentials import token_hash
 from shared.access.http import (SESSION_COOKIE, Access, Guard, Refused, errors, set_session_cookie,
@@ -54,6 +58,13 @@ def desk_routes(broker: KafkaBroker, *, check_sessions_every: float = 60) -> API
         if not opens_operator_screen(principal):
             raise Refused(403, f"{principal.display_name} has no operator screen", "role")
         return principal
+
+    def head_of_sales(principal: Principal = Depends(person)) -> Principal:
+        if not principal.works_the_inbox:
+            raise Refused(403, f"{principal.display_name} is not the head of sales", "role")
+        return principal
+
+    closer = guard.allow(Scope.DEALS_WRITE)
 
     # --- sign-in --------------------------------------------------------------------------
 
@@ -219,6 +230,113 @@ def desk_routes(broker: KafkaBroker, *, check_sessions_every: float = 60) -> API
         return _card_form(request, web, principal, call, "not_this_client.html", {},
                           _answer_errors(web, locale, answer, ()), answer.status)
 
+    # --- the head of sales' inbox ----------------------------------------------------------
+
+    @api.get("/inbox", include_in_schema=False)
+    async def inbox_page(request: Request, principal: Principal = Depends(head_of_sales),
+                         deps: Desk = Depends(desk_of), web: Web = Depends(web_of)
+                         ) -> HTMLResponse:
+        screen = InboxScreen(deps, web, _on_behalf(request))
+        drawn = await screen.draw(principal, getattr(request.state, "csrf_token", ""))
+        return web.page(request, "inbox.html", principal, now=utcnow(), **drawn)
+
+    @api.get("/inbox/events", include_in_schema=False)
+    async def inbox_events(request: Request, principal: Principal = Depends(head_of_sales),
+                           deps: Desk = Depends(desk_of), web: Web = Depends(web_of),
+                           access: Access = Depends(access_of)) -> Response:
+        return live_stream(request, deps.live.hub, InboxScreen(deps, web, _on_behalf(request)),
+                           principal, access, check_sessions_every, web)
+
+    @api.post("/inbox/leads/{lead_id}/keep", include_in_schema=False)
+    async def keep_lead(lead_id: uuid.UUID, request: Request,
+                        principal: Principal = Depends(head_of_sales),
+                        deps: Desk = Depends(desk_of), web: Web = Depends(web_of)) -> Response:
+        answer = await service.keep_lead(deps, _on_behalf(request), lead_id)
+        if not answer.ok:
+            return await _inbox_refused(request, web, deps, principal, lead_id, answer, ())
+        text = web.t(principal.locale, "inbox.kept")
+        return _decided(request, web, principal, text)
+
+    @api.post("/inbox/leads/{lead_id}/assign", include_in_schema=False)
+    async def assign_lead(lead_id: uuid.UUID, request: Request,
+                          principal: Principal = Depends(head_of_sales),
+                          deps: Desk = Depends(desk_of), web: Web = Depends(web_of)
+                          ) -> Response:
+        chosen = _field(await request.form(), "employee_id")
+        try:
+            employee_id = uuid.UUID(chosen)
+        except ValueError:
+            missing = ApiAnswer(422, web.t(principal.locale, "inbox.choose_negotiator"),
+                                "employee_id")
+            return await _inbox_refused(request, web, deps, principal, lead_id, missing,
+                                        ("employee_id",), worded=True)
+        answer = await service.assign_lead(deps, _on_behalf(request), lead_id, employee_id)
+        if not answer.ok:
+            return await _inbox_refused(request, web, deps, principal, lead_id, answer,
+                                        ("employee_id",))
+        text = web.t(principal.locale, "inbox.assigned",
+                     name=str(answer.body.get("employee_name") or ""))
+        return _decided(request, web, principal, text)
+
+    # --- the dashboard --------------------------------------------------------------------
+
+    @api.get("/dashboard", include_in_schema=False)
+    async def dashboard_page(request: Request, principal: Principal = Depends(head_of_sales),
+                             deps: Desk = Depends(desk_of), web: Web = Depends(web_of)
+                             ) -> HTMLResponse:
+        view = await service.dashboard(deps, utcnow())
+        return web.page(request, "dashboard.html", principal, view=view,
+                        charts=dashboard_charts(view, web, principal.locale))
+
+    # --- a person's own leads and calls ---------------------------------------------------
+
+    @api.get("/leads", include_in_schema=False)
+    async def leads_page(request: Request, principal: Principal = Depends(person),
+                         deps: Desk = Depends(desk_of), web: Web = Depends(web_of)
+                         ) -> HTMLResponse:
+        drawn = await LeadsScreen(deps, web).draw(principal,
+                                                  getattr(request.state, "csrf_token", ""))
+        return web.page(request, "leads.html", principal, **drawn)
+
+    @api.get("/leads/events", include_in_schema=False)
+    async def leads_events(request: Request, principal: Principal = Depends(person),
+                           deps: Desk = Depends(desk_of), web: Web = Depends(web_of),
+                           access: Access = Depends(access_of)) -> Response:
+        return live_stream(request, deps.live.hub, LeadsScreen(deps, web), principal, access,
+                           check_sessions_every, web)
+
+    @api.post("/leads/{lead_id}/outcome", include_in_schema=False)
+    async def record_outcome(lead_id: uuid.UUID, request: Request,
+                             principal: Principal = Depends(closer),
+                             deps: Desk = Depends(desk_of), web: Web = Depends(web_of)
+                             ) -> Response:
+        locale = principal.locale
+        lead = await service.find_lead(deps, lead_id)
+        if lead is None:
+            return _failed(request, web, principal, web.t(locale, "error.unknown_lead"), 404)
+        if lead.employee_id != principal.employee_id and not principal.works_the_inbox:
+            raise Refused(403, f"{principal.display_name} does not work lead {lead_id}", "role")
+        form = await request.form()
+        outcome = outcome_from_form(form)
+        if isinstance(outcome, list):
+            messages = {e.field: web.field_error(locale, e) for e in outcome}
+            return _outcome_form(request, web, principal, lead, form, messages, 422)
+        done = await service.record_outcome(deps, _on_behalf(request), lead, outcome)
+        if done.result is Closing.REFUSED:
+            where = {"value": "final_value"}.get(done.answer.where or "", done.answer.where)
+            text = web.t(locale, "outcome.refused", status=done.answer.status,
+                         error=done.answer.error or "")
+            field = where if where in ("outcome", "final_value", "currency") else "form"
+            return _outcome_form(request, web, principal, lead, form, {field: text},
+                                 done.answer.status)
+        key = "outcome.recorded" if done.result is Closing.RECORDED else "outcome.already"
+        text = web.t(locale, key, outcome=web.t(locale, f"lead.status.{done.lead.status}"))
+        if not is_htmx(request):
+            return RedirectResponse("/leads", status_code=303)
+        moved = LeadsScreen(deps, web).moved(done.lead, principal,
+                                             getattr(request.state, "csrf_token", ""))
+        return HTMLResponse(moved + web.flash(locale, text))
+
     # --- for machines -----------------------------------------------------------------------
 
     @api.post("/v1/calls/{call_id:path}/qualification", status_code=202, tags=["calls"],
@@ -319,7 +437,7 @@ def _qualified(request: Request, web: Web, principal: Principal, call: DeskCall,
         text = web.t(locale, key, caller=readable_phone(call.caller),
                      category=web.t(locale, f"category.{done.event.category.value}"))
         if not is_htmx(request):
-            return RedirectResponse("/operator", status_code=303)
+            return RedirectResponse(home_of(principal) or "/", status_code=303)
         return HTMLResponse(web.flash(locale, text) + removed(call.call_id))
     if done.outcome is Outcome.CONFLICT:
         assert done.event is not None
@@ -335,3 +453,54 @@ def _done(request: Request, web: Web, principal: Principal, text: str) -> Respon
         return web.page(request, "message.html", principal, title=text, text=text)
     note = web.fragment("action_done.html", principal.locale, text=text)
     return HTMLResponse(note + web.flash(principal.locale, text))
+
+
+def _decided(request: Request, web: Web, principal: Principal, text: str) -> Response:
+    """A lead the head decided: its article goes (the form's target), the message shows."""
+    if not is_htmx(request):
+        return RedirectResponse("/inbox", status_code=303)
+    return HTMLResponse(web.flash(principal.locale, text))
+
+
+async def _inbox_refused(request: Request, web: Web, deps: Desk, principal: Principal,
+                         lead_id: uuid.UUID, answer: ApiAnswer, fields: tuple[str, ...], *,
+                         worded: bool = False) -> Response:
+    """The assignment's refusal beside the field it names (else above the lead's forms); a
+    lead no longer in the inbox leaves the page."""
+    locale = principal.locale
+    text = (answer.error or "") if worded else web.t(
+        locale, "inbox.refused", status=answer.status, error=answer.error or "")
+    if not is_htmx(request):
+        return web.page(request, "message.html", principal, status=answer.status,
+                        title=web.t(locale, "error.title"), text=text)
+    person = _on_behalf(request)
+    inbox = await service.waiting_leads(deps, person)
+    row = next((r for r in inbox.rows if r.lead_id == lead_id), None)
+    if row is None:
+        return HTMLResponse(deleted_lead(lead_id) + web.flash(locale, text, error=True),
+                            status_code=answer.status, headers={"HX-Reswap": "none"})
+    where = answer.where if answer.where in fields else "form"
+    html = InboxScreen(deps, web, person).lead_html(
+        row, inbox.candidates.get(row.kind, []), locale,
+        getattr(request.state, "csrf_token", ""), utcnow(), errors={where: text})
+    return HTMLResponse(html, status_code=answer.status)
+
+
+def deleted_lead(lead_id: uuid.UUID) -> str:
+    return f'<div id="{lead_dom_id(lead_id)}" hx-swap-oob="delete"></div>'
+
+
+def _outcome_form(request: Request, web: Web, principal: Principal, lead: MyLead,
+                  form: FormData | dict, messages: dict[str, str], status: int) -> Response:
+    """The outcome form again, with what the person entered and the errors beside the
+    fields; without htmx, the message alone on a page."""
+    if not is_htmx(request):
+        return web.page(request, "message.html", principal, status=status,
+                        title=web.t(principal.locale, "error.title"),
+                        text="; ".join(messages.values()))
+    values = {key: value for key, value in form.items() if isinstance(value, str)
+              and key != "csrf_token"}
+    html = web.fragment("outcome_form.html", principal.locale, lead=lead,
+                        csrf=getattr(request.state, "csrf_token", ""), values=values,
+                        errors=messages, currencies=FORM_CHOICES["currencies"])
+    return HTMLResponse(html, status_code=status)

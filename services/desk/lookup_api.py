@@ -4,7 +4,8 @@ desk's."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -20,16 +21,42 @@ class OnBehalf:
     session_cookie: str
     csrf_token: str
 
+    def headers(self) -> dict[str, str]:
+        return {CSRF_HEADER: self.csrf_token, "Cookie": f"{SESSION_COOKIE}={self.session_cookie}"}
+
 
 @dataclass(frozen=True)
 class ApiAnswer:
     status: int
     error: str | None = None
     where: str | None = None
+    body: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
+
+
+async def call_api(http: httpx.AsyncClient, method: str, path: str, person: OnBehalf,
+                   json: dict[str, Any] | None = None, *, service: str) -> ApiAnswer:
+    """A request of another service's API for the person; its refusal as the service worded
+    it (`error`, `where`), or 503 when it did not answer."""
+    try:
+        answer = await http.request(method, path, json=json, headers=person.headers())
+    except httpx.HTTPError as e:
+        return ApiAnswer(503, f"the {service} did not answer ({type(e).__name__})")
+    try:
+        payload = answer.json()
+    except ValueError:
+        payload = {}
+    if not isinstance(payload, dict):
+        payload = {}
+    if 200 <= answer.status_code < 300:
+        return ApiAnswer(answer.status_code, body=payload)
+    where = payload.get("where")
+    return ApiAnswer(answer.status_code,
+                     str(payload.get("error") or answer.reason_phrase or answer.status_code),
+                     where if isinstance(where, str) else None, payload)
 
 
 class LookupApi:
@@ -38,24 +65,15 @@ class LookupApi:
 
     async def put_client(self, external_id: str, body: dict[str, Any], person: OnBehalf
                          ) -> ApiAnswer:
-        try:
-            answer = await self._http.put(
-                f"/v1/clients/{quote(external_id, safe='')}", json=body,
-                headers={CSRF_HEADER: person.csrf_token,
-                         "Cookie": f"{SESSION_COOKIE}={person.session_cookie}"})
-        except httpx.HTTPError as e:
-            return ApiAnswer(503, f"the client base did not answer ({type(e).__name__})")
-        if 200 <= answer.status_code < 300:
-            return ApiAnswer(answer.status_code)
-        try:
-            error = answer.json()
-        except ValueError:
-            error = {}
-        if not isinstance(error, dict):
-            error = {}
-        return ApiAnswer(answer.status_code,
-                         str(error.get("error") or answer.reason_phrase or answer.status_code),
-                         error.get("where") if isinstance(error.get("where"), str) else None)
+        return await call_api(self._http, "PUT", f"/v1/clients/{quote(external_id, safe='')}",
+                              person, body, service="client base")
+
+    async def post_outcome(self, lead_id: uuid.UUID, body: dict[str, Any], person: OnBehalf
+                           ) -> ApiAnswer:
+        """A lead's outcome, published by the lookup to deals.closed (once: the same report
+        again answers 200 and publishes nothing; another outcome is refused, 409)."""
+        return await call_api(self._http, "POST", f"/v1/leads/{lead_id}/outcome", person, body,
+                              service="client base")
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -17,10 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from shared.access.principals import AccessRole, Principal
 from shared.events import (CallEnriched, CallerStatus, CallLifecycle, CallQualified, CallRouted,
-                           ContactRef,
-                           Department, Destination, LeadRef, LifecyclePhase, Segment,
+                           ContactRef, Department, Destination, EmployeeRef, LeadRef,
+                           LifecyclePhase, Segment,
                            ShoppingRule, Stage, derive_event_id, stable_id)
-from shared.settings import DeskSettings
+from shared.settings import AssignmentSettings, DeskSettings
 
 # The router's rule ids the card reads off a ring-time decision (CallRouted.rule_ids): the
 # owner got the call, or the owner was not available (off shift, on leave, left).
@@ -33,13 +33,23 @@ RECENT_CONTACTS_SHOWN = 5
 @dataclass(frozen=True)
 class DeskRules:
     """How long a card stays: a PBX that never reports the end of a call must not leave its
-    card on the screen for good."""
+    card on the screen for good. How much the department's average counts in a negotiator's
+    chance (the assignment's prior strength: the screens show the chances it ranks by). The
+    time zone of the dashboard's hours and days."""
 
     card_lifetime: timedelta = timedelta(minutes=30)
+    prior_strength: float = AssignmentSettings.model_fields["prior_strength"].default
+    time_zone: str = DeskSettings.model_fields["time_zone"].default
 
     @classmethod
-    def from_settings(cls, settings: DeskSettings) -> DeskRules:
-        return cls(card_lifetime=timedelta(minutes=settings.card_minutes))
+    def from_settings(cls, settings: DeskSettings,
+                      assignment: AssignmentSettings | None = None) -> DeskRules:
+        """`assignment`: the assignment's settings, read from the same environment
+        (SWITCHBOARD_ASSIGNMENT_PRIOR_STRENGTH)."""
+        return cls(card_lifetime=timedelta(minutes=settings.card_minutes),
+                   prior_strength=(assignment.prior_strength if assignment is not None
+                                   else cls.prior_strength),
+                   time_zone=settings.time_zone)
 
 
 # --- the calls, as heard on Kafka -----------------------------------------------------------
@@ -169,6 +179,13 @@ def on_operator_screen(viewer: Principal, call: DeskCall, now: datetime,
     return ringing.desk
 
 
+def on_own_line(viewer: Principal, call: DeskCall, now: datetime, rules: DeskRules) -> bool:
+    """A call is on a person's own screen (a negotiator's, an owner's) while its card is
+    shown and it rings at their own line."""
+    return (viewer.employee_id is not None and card_shown(call, now, rules)
+            and ringing_at(call).employee_id == viewer.employee_id)
+
+
 # --- what a card says -------------------------------------------------------------------------
 
 
@@ -246,10 +263,17 @@ def owner_shift(routed: CallRouted | None) -> Shift:
 
 def shopping_reasons(enriched: CallEnriched) -> list[Reason]:
     """Why the lookup flagged the caller, in words a person reads in their language."""
+    return reasons_of(enriched.shopping_rules,
+                      enriched.ownership.owner if enriched.ownership else None,
+                      enriched.dialed_employee, enriched.recent_contacts)
+
+
+def reasons_of(rules: Sequence[ShoppingRule], owner: EmployeeRef | None,
+               reached: EmployeeRef | None, contacts: Sequence[ContactRef]) -> list[Reason]:
+    """The shopping-around rules that fired, as sentences: the client's owner, whom this call
+    reached (None: a general line) and the recent contacts the rules counted."""
     reasons = []
-    owner = enriched.ownership.owner if enriched.ownership else None
-    reached = enriched.dialed_employee
-    for rule in enriched.shopping_rules:
+    for rule in rules:
         if rule is ShoppingRule.OTHER_THAN_OWNER:
             if reached is not None:
                 reasons.append(Reason("shopping.other_than_owner",
@@ -259,7 +283,7 @@ def shopping_reasons(enriched: CallEnriched) -> list[Reason]:
                 reasons.append(Reason("shopping.other_than_owner_general",
                                       {"owner": owner.name if owner else "?"}))
         elif rule is ShoppingRule.MANY_EMPLOYEES:
-            employees = {c.employee.employee_id for c in enriched.recent_contacts if c.employee}
+            employees = {c.employee.employee_id for c in contacts if c.employee}
             if reached is not None:
                 employees.add(reached.employee_id)
             reasons.append(Reason("shopping.many_employees", {"count": len(employees)}))
@@ -341,7 +365,7 @@ def field_errors(error: ValidationError) -> list[FieldError]:
     return list(found.values())
 
 
-def _number(text: str) -> str:
+def typed_number(text: str) -> str:
     """A deal value as people type it: '1 500 000', '1500000,50'."""
     compact = "".join(text.split()).replace("\u00a0", "")
     if "," in compact and "." not in compact:
@@ -360,7 +384,7 @@ def verdict_from_form(form: Mapping[str, str]) -> BaseModel | list[FieldError]:
     currency = text("currency")
     data: dict[str, Any] = {
         "category": text("category"),
-        "deal_value": _number(value) if value else None,
+        "deal_value": typed_number(value) if value else None,
         "currency": currency.upper() if currency else None,
         "company_size": text("company_size"),
         "corporate": (form.get("corporate") or "").lower() in ("on", "true", "1", "yes"),

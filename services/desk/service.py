@@ -1,27 +1,36 @@
 """The desk's use cases: keep the calls people see (from Kafka), draw a person's operator
 screen, qualify a call (publish `CallQualified`), save a person's language, and pass a
-person's corrections of the client base on to the lookup."""
+person's corrections of the client base on to the lookup; the sales screens: the head of
+sales' inbox (its leads from the assignment, kept or passed on through it), a person's own
+leads and calls, a lead's outcome (through the lookup, to deals.closed), the shopping-around
+alerts and the head's dashboard."""
 
 from __future__ import annotations
 
 import uuid
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
+from services.desk import dashboard as board
 from services.desk.i18n import LOCALES
 from services.desk.live import Live
 from services.desk.lookup_api import ApiAnswer, OnBehalf
 from services.desk.policy import (ClientRecord, DeskCall, DeskEvent, DeskRules, Reason, heard,
-                                  merged, new_client_id, on_operator_screen, qualified_event,
-                                  same_verdict, without_number)
+                                  merged, new_client_id, on_operator_screen, on_own_line,
+                                  qualified_event, same_verdict, without_number)
+from services.desk.sales import (CLOSED_SHOWN, Alert, Candidate, Colleague, InboxRow,
+                                 LeadStatus, MyLead, Reported, alert_of_call, candidates,
+                                 inbox_rows, leads_shown, newest_alerts, outcome_body,
+                                 with_reported)
 from shared import topics
 from shared.access.principals import Principal
-from shared.events import CallQualified, Segment, utcnow
+from shared.events import CallEnriched, CallQualified, Segment, utcnow
 from shared.kafka import Publisher
 from shared.wiring import Dependencies
 
@@ -54,6 +63,43 @@ class ClientBaseApiPort(Protocol):
     async def put_client(self, external_id: str, body: dict[str, Any], person: OnBehalf
                          ) -> ApiAnswer: ...
 
+    async def post_outcome(self, lead_id: uuid.UUID, body: dict[str, Any], person: OnBehalf
+                           ) -> ApiAnswer: ...
+
+
+class InboxApiPort(Protocol):
+    """The assignment's inbox API (`assignment_api.AssignmentApi`)."""
+
+    async def inbox(self, person: OnBehalf) -> ApiAnswer: ...
+
+    async def keep(self, lead_id: uuid.UUID, person: OnBehalf) -> ApiAnswer: ...
+
+    async def assign(self, lead_id: uuid.UUID, employee_id: uuid.UUID, person: OnBehalf
+                     ) -> ApiAnswer: ...
+
+
+class SalesPort(Protocol):
+    """What the sales screens read of the client base and the assignment's tables
+    (`repository.DeskStore`)."""
+
+    async def colleagues(self) -> list[Colleague]: ...
+
+    async def leads_of(self, employee_id: uuid.UUID, closed_since: datetime) -> list[MyLead]: ...
+
+    async def lead(self, lead_id: uuid.UUID) -> MyLead | None: ...
+
+    async def shopping_calls(self, since: datetime, owner_id: uuid.UUID | None = None,
+                             limit: int = 30) -> list[CallEnriched]: ...
+
+    async def calls_per_hour(self, since: datetime, zone: str
+                             ) -> list[tuple[datetime, str | None, int]]: ...
+
+    async def alerts_per_day(self, since: datetime, zone: str) -> list[tuple[date, int]]: ...
+
+    async def commercial_strategies(self, since: datetime) -> list[tuple[str, int]]: ...
+
+    async def assignment_delays(self, since: datetime) -> list[float]: ...
+
 
 class AuditPort(Protocol):
     async def audit(self, principal: Principal | None, action: str, subject: str | None = None,
@@ -68,6 +114,8 @@ class Desk(Dependencies):
     publisher: Publisher
     live: Live
     rules: DeskRules
+    sales: SalesPort
+    inbox: InboxApiPort
 
 
 # --- from Kafka -----------------------------------------------------------------------------
@@ -192,3 +240,153 @@ async def not_this_client(deps: Desk, person: OnBehalf, call: DeskCall
         return body
     assert record.external_id is not None
     return await deps.clients.put_client(record.external_id, body, person)
+
+
+# --- the head of sales' inbox ---------------------------------------------------------------
+
+# The shopping-around alerts a page shows: of the last week, the newest first.
+ALERTS_WINDOW = timedelta(days=7)
+ALERTS_SHOWN = 12
+
+
+@dataclass(frozen=True)
+class Inbox:
+    """The leads waiting for the head, each kind of lead with its candidates; `refused` is
+    the assignment's answer when it gave no inbox (away, or the session ended)."""
+
+    rows: list[InboxRow]
+    candidates: dict[tuple[str, str], list[Candidate]] = field(default_factory=dict)
+    refused: ApiAnswer | None = None
+
+
+async def waiting_leads(deps: Desk, person: OnBehalf) -> Inbox:
+    """The inbox as the assignment has it now, with the negotiators' chances on each kind of
+    lead in it."""
+    answer = await deps.inbox.inbox(person)
+    if not answer.ok:
+        return Inbox([], refused=answer)
+    rows = inbox_rows(answer.body)
+    if not rows:
+        return Inbox(rows)
+    colleagues = await deps.sales.colleagues()
+    return Inbox(rows, {kind: candidates(colleagues, kind, deps.rules.prior_strength)
+                        for kind in {row.kind for row in rows}})
+
+
+async def keep_lead(deps: Desk, person: OnBehalf, lead_id: uuid.UUID) -> ApiAnswer:
+    """The head keeps the lead (the assignment decides, audits and announces it)."""
+    return await deps.inbox.keep(lead_id, person)
+
+
+async def assign_lead(deps: Desk, person: OnBehalf, lead_id: uuid.UUID,
+                      employee_id: uuid.UUID) -> ApiAnswer:
+    """The head passes the lead to a negotiator (the assignment checks they can take it)."""
+    return await deps.inbox.assign(lead_id, employee_id, person)
+
+
+async def department_alerts(deps: Desk, now: datetime) -> list[Alert]:
+    """The shopping-around alerts of the last week, every client's: the head of sales hears
+    of them all."""
+    calls = await deps.sales.shopping_calls(now - ALERTS_WINDOW, limit=ALERTS_SHOWN)
+    return newest_alerts(filter(None, map(alert_of_call, calls)), ALERTS_SHOWN)
+
+
+# --- a person's own leads and calls ---------------------------------------------------------
+
+
+async def own_calls(deps: Desk, viewer: Principal, now: datetime) -> list[DeskCall]:
+    """The calls ringing (or just answered) at the person's own line, newest first."""
+    return [call for call in await recent_calls(deps, now)
+            if on_own_line(viewer, call, now, deps.rules)]
+
+
+async def own_leads(deps: Desk, viewer: Principal, now: datetime
+                    ) -> dict[LeadStatus, list[MyLead]]:
+    if viewer.employee_id is None:
+        return {status: [] for status in LeadStatus}
+    leads = await deps.sales.leads_of(viewer.employee_id, now - CLOSED_SHOWN)
+    return leads_shown(leads, deps.live.outcomes.all(), now)
+
+
+async def own_alerts(deps: Desk, viewer: Principal, now: datetime) -> list[Alert]:
+    """The shopping-around alerts of the person's own clients, of the last week."""
+    if viewer.employee_id is None:
+        return []
+    calls = await deps.sales.shopping_calls(now - ALERTS_WINDOW, viewer.employee_id,
+                                            ALERTS_SHOWN)
+    return newest_alerts(filter(None, map(alert_of_call, calls)), ALERTS_SHOWN)
+
+
+async def find_lead(deps: Desk, lead_id: uuid.UUID) -> MyLead | None:
+    """The lead as the database has it, closed already by an outcome this replica heard of."""
+    lead = await deps.sales.lead(lead_id)
+    return with_reported(lead, deps.live.outcomes.get(lead_id)) if lead else None
+
+
+# --- a lead's outcome -----------------------------------------------------------------------
+
+
+class Closing(StrEnum):
+    RECORDED = "recorded"  # published to deals.closed
+    ALREADY = "already"  # reported so before: nothing published again
+    REFUSED = "refused"  # the lookup refused it (another outcome first, a bad field...)
+
+
+@dataclass(frozen=True)
+class OutcomeDone:
+    result: Closing
+    lead: MyLead
+    answer: ApiAnswer
+
+
+async def record_outcome(deps: Desk, person: OnBehalf, lead: MyLead, outcome: BaseModel
+                         ) -> OutcomeDone:
+    """The lead's outcome goes to the lookup's `POST /v1/leads/{lead_id}/outcome`, which
+    publishes DealClosed to deals.closed once (its event id follows from the lead) and audits
+    it; the lead shows closed at once on this replica's screens."""
+    answer = await deps.clients.post_outcome(lead.lead_id, outcome_body(outcome), person)
+    if not answer.ok:
+        return OutcomeDone(Closing.REFUSED, lead, answer)
+    reported = Reported(LeadStatus(outcome.outcome),  # type: ignore[attr-defined]
+                        outcome.final_value, outcome.currency,  # type: ignore[attr-defined]
+                        utcnow())
+    deps.live.outcomes.put(lead.lead_id, reported)
+    result = Closing.RECORDED if answer.status == 202 else Closing.ALREADY
+    return OutcomeDone(result, with_reported(lead, reported), answer)
+
+
+# --- the dashboard --------------------------------------------------------------------------
+
+# How far back each picture looks.
+CALLS_HOURS = 24
+ALERT_DAYS = 14
+LEADS_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    calls: board.HourlyCalls
+    alerts: board.DailyCounts
+    kept: board.KeptShare
+    delays: board.Delays
+    wins: board.WinRates
+    drawn_at: datetime
+
+
+async def dashboard(deps: Desk, now: datetime) -> Dashboard:
+    """The head's pictures, drawn from the database."""
+    zone = deps.rules.time_zone
+    local = now.astimezone(ZoneInfo(zone))
+    hour_start = local.replace(minute=0, second=0, microsecond=0)
+    calls = await deps.sales.calls_per_hour(hour_start - timedelta(hours=CALLS_HOURS - 1), zone)
+    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    alerts = await deps.sales.alerts_per_day(day_start - timedelta(days=ALERT_DAYS - 1), zone)
+    since = now - timedelta(days=LEADS_DAYS)
+    return Dashboard(
+        calls=board.hourly_calls(calls, local, CALLS_HOURS),
+        alerts=board.daily_counts(alerts, local.date(), ALERT_DAYS),
+        kept=board.kept_share(await deps.sales.commercial_strategies(since)),
+        delays=board.delays(await deps.sales.assignment_delays(since)),
+        wins=board.win_rates(await deps.sales.colleagues(), deps.rules.prior_strength),
+        drawn_at=now,
+    )

@@ -8,10 +8,12 @@ updates, a `LivePage` whose stream `live_stream` serves."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -26,8 +28,9 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.staticfiles import StaticFiles
 
 from services.desk.i18n import LOCALES, Catalogs, locale_or_default
-from services.desk.live import CallChanged, Hub, Resync
+from services.desk.live import Change, Hub, Resync
 from services.desk.policy import FieldError, Reason, opens_operator_screen
+from services.desk.sales import clock, has_leads
 from shared.access.credentials import token_hash
 from shared.access.http import CSRF_HEADER, SESSION_COOKIE, Access, Refused, refused_answer
 from shared.access.principals import Principal
@@ -54,9 +57,17 @@ class NavItem:
     shown: Callable[[Principal], bool]
 
 
-# The pages, in the order of the navigation; the first one a person may open is their home.
+def works_the_inbox(viewer: Principal) -> bool:
+    return viewer.works_the_inbox
+
+
+# The pages, in the order of the navigation; the first one a person may open is their home:
+# the head of sales' inbox, the operator's calls, a person's own leads.
 NAV: list[NavItem] = [
+    NavItem("/inbox", "nav.inbox", works_the_inbox),
     NavItem("/operator", "nav.operator", opens_operator_screen),
+    NavItem("/leads", "nav.leads", has_leads),
+    NavItem("/dashboard", "nav.dashboard", works_the_inbox),
 ]
 
 
@@ -113,6 +124,9 @@ class Web(Dependencies):
             "day": lambda moment: _day(moment, self.zone, locale),
             "date": lambda moment: _date(moment, self.zone, locale),
             "phone": readable_phone,
+            "money": lambda value, currency=None: money(value, currency, locale),
+            "percent": lambda share: percent(share, locale),
+            "clock": clock,
             **values,
         }
 
@@ -186,10 +200,31 @@ def _day(moment: datetime | None, zone: ZoneInfo, locale: str) -> str:
     return local.strftime("%d.%m.%Y %H:%M" if locale == "ru" else "%Y-%m-%d %H:%M")
 
 
-def _date(moment: datetime | None, zone: ZoneInfo, locale: str) -> str:
+def _date(moment: datetime | date | None, zone: ZoneInfo, locale: str) -> str:
     if moment is None:
         return ""
-    return moment.astimezone(zone).strftime("%d.%m.%Y" if locale == "ru" else "%Y-%m-%d")
+    if isinstance(moment, datetime):
+        moment = moment.astimezone(zone)
+    return moment.strftime("%d.%m.%Y" if locale == "ru" else "%Y-%m-%d")
+
+
+def money(value: Decimal | float | None, currency: str | None, locale: str) -> str:
+    """A sum as people read it: 5 000 000 RUB (Russian), 5,000,000 RUB (English); kopecks
+    only when there are any."""
+    if value is None:
+        return ""
+    amount = Decimal(value)
+    digits = f"{amount:,.2f}" if amount != amount.to_integral_value() else f"{amount:,.0f}"
+    if locale == "ru":
+        digits = digits.replace(",", "\u00a0").replace(".", ",")
+    return f"{digits}\u00a0{currency}" if currency else digits
+
+
+def percent(share: float | None, locale: str) -> str:
+    """A share as a whole percentage: 84%, 84 % in Russian."""
+    if share is None:
+        return ""
+    return f"{round(share * 100)}\u00a0%" if locale == "ru" else f"{round(share * 100)}%"
 
 
 def readable_phone(number: str | None) -> str:
@@ -222,12 +257,13 @@ def install_pages(app: FastAPI, broker: KafkaBroker) -> None:
 class LivePage(Protocol):
     """What a live page's stream sends: the page's live part drawn from the database (on
     every (re)connect, and when the browser fell behind), then what each change alters of
-    it. `shown` is the set of keys (e.g. call ids) the browser has; both keep it."""
+    it (None: nothing; a page may answer after a look-up, awaitably). `shown` is the set of
+    keys (e.g. call ids) the browser has; both keep it."""
 
     async def snapshot(self, principal: Principal, csrf: str, shown: set[str]) -> str: ...
 
-    def update(self, principal: Principal, csrf: str, change: CallChanged,
-               shown: set[str]) -> str | None: ...
+    def update(self, principal: Principal, csrf: str, change: Change, shown: set[str]
+               ) -> str | None | Awaitable[str | None]: ...
 
 
 # The names of the stream's events, as the pages' `sse-swap` attributes name them.
@@ -263,7 +299,13 @@ def live_stream(request: Request, hub: Hub, page: LivePage, principal: Principal
                 if isinstance(item, Resync):
                     html = await page.snapshot(principal, csrf, shown)
                 else:
-                    html = page.update(principal, csrf, item, shown)
+                    try:
+                        answer = page.update(principal, csrf, item, shown)
+                        html = await answer if inspect.isawaitable(answer) else answer
+                    except Exception:  # a look-up failed: this change is lost, not the page
+                        log.warning("a live update of %s failed", request.url.path,
+                                    exc_info=True)
+                        continue
                 if html:
                     yield ServerSentEvent(html, event=UPDATE_EVENT)
 

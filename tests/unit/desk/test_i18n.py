@@ -11,10 +11,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from services.desk.dashboard import DELAY_BUCKETS, DESTINATIONS
 from services.desk.i18n import LOCALES, Catalogs, plural_form
 from services.desk.policy import CardState, FieldError, Shift, verdict_from_form
+from services.desk.sales import Availability, LeadStatus, outcome_from_form
 from services.desk.web import NAV, Web
-from shared.events import Category, CompanySize, Department, Destination, Segment
+from shared.events import (Category, CompanySize, Department, Destination, Segment, SizeClass,
+                           Strategy)
 
 DESK = Path(__file__).resolve().parents[3] / "services" / "desk"
 CATALOGS = Catalogs()
@@ -80,7 +83,10 @@ def test_every_key_the_pages_use_is_in_the_catalogs():
 @pytest.mark.parametrize("prefix, values", [
     ("category", Category), ("segment", Segment), ("department", Department),
     ("destination", Destination), ("company_size", CompanySize), ("card.state", CardState),
-    ("locale", LOCALES),
+    ("locale", LOCALES), ("destination", DESTINATIONS), ("strategy", Strategy),
+    ("inbox.went", Strategy), ("size_class", SizeClass), ("availability", Availability),
+    ("lead.status", LeadStatus), ("leads.group", LeadStatus), ("leads.none", LeadStatus),
+    ("dashboard.delay", [key for key, _, _ in DELAY_BUCKETS]),
 ])
 def test_every_value_shown_by_its_name_has_a_text(prefix, values):
     missing = [v for v in values if not CATALOGS.has(f"{prefix}.{getattr(v, 'value', v)}")]
@@ -141,3 +147,16 @@ def test_the_forms_errors_in_russian_and_english():
 def test_an_error_without_a_text_reads_as_pydantic_words():
     error = FieldError("deal_value", "some_new_type", {}, "Input is odd")
     assert WEB.field_error("ru", error) == "Input is odd"
+
+
+def test_the_outcome_forms_errors_in_russian_and_english():
+    def errors(locale: str, form: dict[str, str]) -> dict[str, str]:
+        problems = outcome_from_form(form)
+        assert isinstance(problems, list)
+        return {p.field: WEB.field_error(locale, p) for p in problems}
+
+    assert errors("ru", {"final_value": "-1"}) == {
+        "outcome": "Выберите: выиграна или проиграна", "final_value": "Не меньше 0"}
+    assert errors("en", {"outcome": "won"}) == {"final_value": "Enter the value of the deal won"}
+    assert errors("en", {"outcome": "won", "final_value": "1", "currency": ""}) == {
+        "currency": "Enter the currency of the value"}

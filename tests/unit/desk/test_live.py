@@ -10,13 +10,16 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 from services.desk.i18n import Catalogs
-from services.desk.live import RESYNC, CallChanged, Hub, Live
+from services.desk.live import (RESYNC, AlertRaised, CallChanged, DealDone, Hub, InboxArrived,
+                                LeadDecided, Live)
 from services.desk.policy import DeskRules, dom_id, heard
 from services.desk.screens import OperatorScreen
 from services.desk.web import Web
 from shared import topics
-from shared.events import Destination, utcnow
-from tests.unit.desk.samples import OWNER, enriched, negotiator, operator, qualified, routed
+from shared.events import (DealClosed, Department, Destination, LeadAssigned,
+                           ShoppingAroundDetected, ShoppingRule, Stage, Strategy, utcnow)
+from tests.unit.desk.samples import (CLIENT, NOW, OWNER, enriched, negotiator, operator,
+                                     qualified, routed)
 
 WEB = Web(catalogs=Catalogs(), zone=ZoneInfo("Europe/Moscow"))
 
@@ -111,3 +114,79 @@ def test_a_card_is_rendered_once_per_language_and_gets_each_screens_token():
     assert 'value="first-token"' in first and "second-token" not in first
     assert 'value="second-token"' in second and "Новый номер" in second
     assert "New number" in english
+
+
+# --- the sales screens' events ------------------------------------------------------------
+
+
+class LeadsFound:
+    """The lead of a call appears after a few looks (the assignment is a moment behind)."""
+
+    def __init__(self, lead_id, waiting: bool, after: int = 2) -> None:
+        self.lead_id, self.waiting, self.after, self.looks = lead_id, waiting, after, 0
+
+    async def lead_of_call(self, call_id: str):
+        self.looks += 1
+        return (self.lead_id, self.waiting) if self.looks > self.after else None
+
+
+def qualified_route(call_id: str, destination: Destination = Destination.COMMERCIAL_DEPARTMENT):
+    return routed(call_id, destination, stage=Stage.QUALIFIED)
+
+
+async def test_a_lead_that_reaches_the_inbox_is_told_once_the_database_has_it():
+    lead_id = uuid.uuid4()
+    found = LeadsFound(lead_id, waiting=True)
+    live = Live(Hub(queue_size=10), leads=found)
+    with live.hub.connect() as stream:
+        live.hear(qualified_route("office-1:big"))
+        change = await stream.next(2.0)
+        assert change == InboxArrived("office-1:big", lead_id) and found.looks == 3
+    await live.close()
+
+
+async def test_a_lead_kept_at_once_or_a_ring_decision_tells_the_inbox_nothing():
+    kept = LeadsFound(uuid.uuid4(), waiting=False, after=0)
+    live = Live(Hub(queue_size=10), leads=kept)
+    with live.hub.connect() as stream:
+        live.hear(qualified_route("office-1:kept"))
+        live.hear(routed("office-1:ring", Destination.COMMERCIAL_DEPARTMENT))  # ring stage
+        live.hear(qualified_route("office-1:desk", Destination.CLIENT_DEPARTMENT))
+        first = await stream.next(0.5)
+        assert isinstance(first, CallChanged)  # the ring decision's card change, nothing else
+        assert await stream.next(0.3) is None
+    assert kept.looks == 1
+    await live.close()
+
+
+def test_leads_outcomes_and_alerts_become_changes_and_an_outcome_is_remembered():
+    live = Live(Hub(queue_size=10))
+    lead_id = uuid.uuid4()
+    events = [
+        (topics.LEADS_ASSIGNED, LeadAssigned(
+            event_id=uuid.uuid4(), occurred_at=NOW, call_id="office-1:l", lead_id=lead_id,
+            client_id=None, employee_id=OWNER.employee_id, employee_name=OWNER.name,
+            department=Department.COMMERCIAL, strategy=Strategy.HEAD_ASSIGNED)),
+        (topics.DEALS_CLOSED, DealClosed(
+            event_id=uuid.uuid4(), occurred_at=NOW, call_id="office-1:l", lead_id=lead_id,
+            outcome="won", final_value="100", currency="RUB")),
+        (topics.ALERTS_SHOPPING_AROUND, ShoppingAroundDetected(
+            event_id=uuid.uuid4(), occurred_at=NOW, call_id="office-1:s", client=CLIENT,
+            owner=OWNER, reached=None, rules=[ShoppingRule.OTHER_THAN_OWNER],
+            reasons=["owned by Anna Ivanova but called a general line"], history=[],
+            notify=[OWNER.employee_id])),
+    ]
+    with live.hub.connect() as stream:
+        for topic, event in events:
+            live.on_record(Record(topic.name, event.model_dump_json().encode()))
+        changes = [stream._queue.get_nowait() for _ in range(3)]
+    assert [type(c) for c in changes] == [LeadDecided, DealDone, AlertRaised]
+    assert changes[2].alert.reasons[0].key == "shopping.other_than_owner_general"
+    reported = live.outcomes.get(lead_id)
+    assert reported is not None and reported.outcome == "won" and str(reported.final_value) == "100"
+
+
+def test_the_operator_screen_ignores_what_is_not_a_call():
+    closed = DealClosed(event_id=uuid.uuid4(), occurred_at=NOW, call_id="office-1:l",
+                        lead_id=uuid.uuid4(), outcome="lost")
+    assert screen().update(operator(), "tok", DealDone(closed), set()) is None
