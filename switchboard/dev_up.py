@@ -24,7 +24,9 @@ from typing import TextIO
 
 from rich.console import Console
 
+from shared.settings import DeskSettings
 from switchboard.devstack import Infrastructure, Services, dev_connector, write_dev_env
+from switchboard.infra import free_port
 
 
 class Stop(KeyboardInterrupt):
@@ -131,7 +133,8 @@ class _Session:
 def run_dev_up(root: Path, partitions: int, demo: bool, interval: float,
                console: Console) -> None:
     """Start Kafka, PostgreSQL and the four services (and the demo); stop them all when asked."""
-    from switchboard.demo import run_demo
+    from switchboard.demo import demo_service_env
+    from switchboard.demo_story import run_demo
 
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -142,23 +145,38 @@ def run_dev_up(root: Path, partitions: int, demo: bool, interval: float,
     services: Services | None = None
     with session.active():
         try:
+            if demo:
+                console.print(f"[bold]Switchboard demo[/]: the desk, the people's screens, "
+                              f"will be at [bold]{_desk_url_expected()}[/]; the demo people's "
+                              "e-mails and passwords follow once the stack is up",
+                              soft_wrap=True)
             infra.start(log=console.print)
             connector = dev_connector(root)
-            services = Services(root, {**infra.env(), **connector})
+            demo_env = demo_service_env(root) if demo else {}
+            services = Services(root, {**infra.env(), **connector, **demo_env})
             console.print("starting the services...")
             services.start_all()
             connector.pop("SWITCHBOARD_INTAKE_CONNECTORS")  # the intake's copy of the secret
-            values = {**infra.env(), **services.urls(), **connector}
+            urls = services.urls()
+            values = {**infra.env(), **urls, **connector}
             env_path = write_dev_env(root, values)
             for key, value in values.items():
                 shown = "(in dev.env)" if key == "SWITCHBOARD_DEV_SECRET" else value
                 console.print(f"  [bold]{key}[/]={shown}")
+            if demo_env:
+                console.print("  the demo's settings: " + ", ".join(
+                    f"{key}={value}" for key, value in demo_env.items()), highlight=False,
+                    soft_wrap=True)
             console.print(f"written to {env_path}. Ctrl-C stops everything.")
             if demo:
-                asyncio.run(run_demo(infra.bootstrap, infra.database_url, interval, console))
-            else:
-                while True:
-                    signal.pause()
+                try:
+                    asyncio.run(run_demo(urls, infra.bootstrap, infra.database_url, root,
+                                         interval, console))
+                except Exception as error:  # the stack stays up for whoever uses it
+                    console.print(f"[bold red]the demo stopped[/]: {error!r}; the stack keeps "
+                                  "running. Ctrl-C stops everything.")
+            while True:
+                signal.pause()
         except KeyboardInterrupt:  # Ctrl-C, or a Stop
             pass
         finally:
@@ -169,3 +187,8 @@ def run_dev_up(root: Path, partitions: int, demo: bool, interval: float,
             infra.stop()
             pid_file.unlink(missing_ok=True)
             console.print("stopped.")
+
+
+def _desk_url_expected() -> str:
+    """Where the desk will listen: its usual port, unless something else holds it now."""
+    return f"http://127.0.0.1:{free_port(DeskSettings.model_fields['port'].default)}"
