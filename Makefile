@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-sip test-faults down clean docs
+.PHONY: install run test test-unit test-sip test-browser test-faults down clean docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## run: Kafka + PostgreSQL + the four services + a demo stream of calls (Ctrl-C stops all)
+## run: Kafka + PostgreSQL + the five services + the seed's story on a demo base (Ctrl-C stops all)
 run: $(STAMP)
 	$(BIN)/switchboard dev up --demo
 
@@ -22,6 +22,7 @@ run: $(STAMP)
 ##       PostgreSQL and Kamailio; installs Kamailio and SIPp from Debian's packages when missing)
 test: $(STAMP)
 	bash tools/install-sip.sh
+	bash tools/install-browser.sh
 	$(BIN)/python -m pytest
 
 test-unit: $(STAMP)
@@ -31,6 +32,11 @@ test-unit: $(STAMP)
 test-sip: $(STAMP)
 	bash tools/install-sip.sh
 	$(BIN)/python -m pytest -m sip tests/sip
+
+## test-browser: only the browser tests (Playwright driving Debian's Chromium)
+test-browser: $(STAMP)
+	bash tools/install-browser.sh
+	$(BIN)/python -m pytest -m browser tests/browser
 
 ## test-faults: the slow crash tests
 test-faults: $(STAMP)

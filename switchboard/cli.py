@@ -17,6 +17,7 @@ from switchboard.bench import bench_command
 from switchboard.importer import import_app
 from switchboard.integrations import integration_app
 from switchboard.replay import replay_command
+from switchboard.ring_bench import ring_bench_command
 from switchboard.token import token_command
 from switchboard.users import user_app
 
@@ -36,6 +37,7 @@ app.command("replay")(replay_command)
 app.command("token")(token_command)
 app.command("audit")(audit_command)
 app.command("bench")(bench_command)
+app.command("ring-bench")(ring_bench_command)
 
 console = Console()
 Root = Annotated[Path, typer.Option(help="Folder the dev stack owns.")]
@@ -59,7 +61,7 @@ def topics_create() -> None:
 def dev_up(
     demo: Annotated[bool, typer.Option(help="Load a demo client base and feed calls.")] = False,
     partitions: Annotated[int, typer.Option(help="Partitions per topic.")] = 6,
-    interval: Annotated[float, typer.Option(help="Seconds between demo calls.")] = 1.5,
+    interval: Annotated[float, typer.Option(help="Seconds between the demo story's moments (ring, answer, verdict).")] = 2.5,
     root: Root = Path(".switchboard"),
 ) -> None:
     """Start Kafka, PostgreSQL and the four services; Ctrl-C stops everything."""
