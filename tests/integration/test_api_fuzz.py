@@ -104,7 +104,7 @@ async def admin_token(infra: Endpoints) -> str:
 @pytest.fixture(scope="module", autouse=True)
 async def fuzzed_employees_retired(infra: Endpoints) -> AsyncIterator[None]:
     """The employees the fuzzer creates through the CRM API (and its administrator) are
-    deactivated after this module: the database is shared, and they must not compete for the
+    deactivated, their lines freed, after this module: the database is shared, and they must not compete for the
     leads of the tests that follow."""
     conn = await asyncpg.connect(infra.database_url)
     try:
@@ -115,8 +115,9 @@ async def fuzzed_employees_retired(infra: Endpoints) -> AsyncIterator[None]:
     yield
     conn = await asyncpg.connect(infra.database_url)
     try:
-        await conn.execute("UPDATE employees SET active = false WHERE employee_id <> ALL($1)",
-                           before)
+        # ... and their lines freed: an extension is unique, and later tests seed their own.
+        await conn.execute("UPDATE employees SET active = false, extension = NULL, "
+                           "direct_number = NULL WHERE employee_id <> ALL($1)", before)
     finally:
         await conn.close()
 

@@ -273,7 +273,9 @@ async def test_an_invalid_verdict_is_rejected_and_the_next_is_routed(router: Own
     bad.update(call_id=bad_id, category="maybe")
     good = verdict(Category.OPERATIONAL)
     await publish(router.infra.bootstrap, QUALIFIED, json.dumps(bad).encode())
-    rejected = body((await router.watch.wait_for(about(bad_id, REJECTED)))[0])
+    # (the desk, which shows verdicts, rejects it too: each consumer says what it refused)
+    rejected = body((await router.watch.wait_for(
+        lambda r: about(bad_id, REJECTED)(r) and body(r)["service"] == "router"))[0])
     assert rejected["service"] == "router" and rejected["source_topic"] == QUALIFIED
     assert rejected["where"].split(".")[-1] == "category"
     assert (await router.decide(QUALIFIED, good))["destination"] == "non_commercial"
