@@ -7,7 +7,7 @@ spelled anywhere."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Self
 
 from faststream.kafka import KafkaBroker
@@ -38,9 +38,15 @@ class Dependencies:
         return found
 
     @classmethod
-    def provider(cls, broker: KafkaBroker) -> Callable[[], Self]:
-        """A FastAPI dependency that returns the installed object: `Depends(Lookup.provider(b))`."""
-        return lambda: cls.of(broker)
+    def provider(cls, broker: KafkaBroker) -> Callable[[], Awaitable[Self]]:
+        """A FastAPI dependency that returns the installed object: `Depends(Lookup.provider(b))`.
+        Async, so FastAPI calls it on the event loop: a sync dependency is run in a worker
+        thread, a hand-off per request that costs more than the look-up."""
+
+        async def installed() -> Self:
+            return cls.of(broker)
+
+        return installed
 
     @classmethod
     def inject(cls) -> Any:

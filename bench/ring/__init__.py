@@ -2,7 +2,7 @@
 the floor of a synchronous design.
 
     switchboard ring-bench [--rates 10,50,100,200,400] [--duration 15] [--clients 100000]
-                           [--json] [--profile-rate 100] [--no-reference]
+                           [--json] [--stages] [--profile-rate 100] [--no-reference]
 
 One run, on one Kafka broker and one PostgreSQL database: the ones SWITCHBOARD_KAFKA_BOOTSTRAP
 and SWITCHBOARD_DATABASE_URL name, else its own, started under `.switchboard/ring-bench` and
@@ -34,11 +34,15 @@ against what the decision dials for each caller, and against the intake's own
 (psutil) with the machine's utilisation and what other processes used, and the load
 average; then the verdict on the targets (bench.ring.report): p99 <= 50 ms at 100 calls/s
 with no fallback; at 400 calls/s no error and every answer within the deadline (+ --grace-ms).
---json prints the figures (also written to `.switchboard/ring-bench/last-run.json`);
---profile-rate R adds a part at R calls/s with py-spy on the services.
+--json prints the figures (also written to `.switchboard/ring-bench/last-run.json`, after
+every part); --stages splits each decided answer into the intake until calls.received, the
+lookup, the router and the intake's answer after calls.routed (bench.ring.stages: a watcher
+reads the three topics); --profile-rate R adds a part at R calls/s with py-spy on the
+services; --no-assignment leaves out the one service not on the answer's path.
 
 The modules: `options` (the command's options), `runner` (the run), `client_base` (the seed,
 and what each caller's call should dial), `load` (the requests and their schedule),
-`reference` (the reference endpoint), `metrics` (the intake's counters), `report` (the
-figures of a part, the verdict and the printed report).
+`reference` (the reference endpoint), `metrics` (the intake's counters), `stages` (where a
+decided answer's time goes), `report` (the figures of a part, the verdict and the printed
+report).
 """

@@ -13,13 +13,11 @@
   (`client.upsert`, `client.delete`, `client.owner`, `employee.upsert`, `deal.outcome`).
 """
 
-import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Annotated, Any, Literal
-from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Response
 from fastapi import Path as PathParam
@@ -33,9 +31,7 @@ from services.lookup.changes import (KEEP, Refusal, client_record, employee_reco
 from services.lookup.service import Lookup
 from shared.access.http import Access, ErrorAnswer, Guard, Refused, errors
 from shared.access.principals import Principal, Scope
-from shared.observability.logs import mask_phones
 
-CALLERS_PATH = "/v1/callers/"
 
 
 class UnknownCaller(ErrorAnswer):
@@ -86,21 +82,6 @@ def caller_routes(broker: KafkaBroker) -> APIRouter:
         })
 
     return api
-
-
-class MaskCallerPaths(logging.Filter):
-    """uvicorn's access line carries the path, so the number of `/v1/callers/{phone}`: it is
-    masked like every caller number in the logs (the audit log has it)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) \
-                and args[2].startswith(CALLERS_PATH):
-            typed = unquote(args[2][len(CALLERS_PATH):].split("?", 1)[0])
-            masked = mask_phones(typed)
-            record.args = (*args[:2], CALLERS_PATH + (masked if masked != typed else "***"),
-                           *args[3:])
-        return True
 
 
 # --- the client base for CRMs ----------------------------------------------------------------

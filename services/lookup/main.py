@@ -1,12 +1,11 @@
 """Composition root of the lookup service."""
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 
 from services.lookup.handlers import router
-from services.lookup.http import MaskCallerPaths, caller_routes, client_base_routes
+from services.lookup.http import caller_routes, client_base_routes
 from services.lookup.policy import LookupRules
 from services.lookup.repository import ClientBase
 from services.lookup.service import Lookup
@@ -19,7 +18,6 @@ from shared.settings import LookupSettings
 settings = LookupSettings()
 broker = service_broker(settings, "lookup")
 broker.include_router(router)
-logging.getLogger("uvicorn.access").addFilter(MaskCallerPaths())
 
 
 @asynccontextmanager

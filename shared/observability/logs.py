@@ -7,6 +7,7 @@ import contextvars
 import json
 import logging
 import re
+from urllib.parse import unquote_plus
 import sys
 from typing import Any
 
@@ -121,6 +122,46 @@ class TextLines(_Masking, logging.Formatter):
 _NOT_FIELDS = ("color_message", "taskName")
 
 
+_NUMBER_LIKE = re.compile(r"[\d\s()+.\-]+")
+
+
+def _masked_part(part: str) -> str:
+    """A path segment or query value as logged: a caller number in it masked, whatever its
+    URL encoding (`%2B7916...`, `8%20916...`); anything else with 7 or more digits hidden."""
+    typed = unquote_plus(part)
+    if sum(c.isdigit() for c in typed) < 7:
+        return part
+    masked = mask_phones(typed)
+    if masked != typed:
+        return masked
+    # a number written some other way (not an id: those have letters) is hidden whole
+    return "***" if _NUMBER_LIKE.fullmatch(typed) else part
+
+
+def mask_request_target(target: str) -> str:
+    """`/v1/callers/%2B79161234567?x=1` -> `/v1/callers/+7916***4567?x=1`, and the same for
+    query values (`/v1/route/asterisk?caller=%2B7916...`)."""
+    path, question, query = target.partition("?")
+    path = "/".join(_masked_part(segment) for segment in path.split("/"))
+    if question:
+        query = "&".join(
+            f"{name}{eq}{_masked_part(value)}"
+            for name, eq, value in (pair.partition("=") for pair in query.split("&")))
+    return path + question + query
+
+
+class MaskAccessLog(logging.Filter):
+    """uvicorn's access line carries the request's path and query, where caller numbers
+    travel (`GET /v1/callers/{phone}`, a dialplan's `?caller=`): masked like every caller
+    number in the logs (the audit log has them)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], mask_request_target(args[2]), *args[3:])
+        return True
+
+
 class QuietAccessLog(logging.Filter):
     """Drops uvicorn's access lines for health checks and scrapes."""
 
@@ -169,4 +210,5 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json",
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").addFilter(QuietAccessLog())
+    logging.getLogger("uvicorn.access").addFilter(MaskAccessLog())
     return handler

@@ -106,3 +106,16 @@ def test_text_lines_for_a_terminal():
         CALL_ID.reset(token)
     assert buffer.getvalue().rstrip().endswith(
         "WARNING router tests.logging.text [office-1:zz]: from +7916***4567")
+
+
+def test_the_access_line_masks_caller_numbers_in_any_encoding():
+    from shared.observability.logs import mask_request_target
+
+    assert mask_request_target("/v1/callers/%2B79161234567") == "/v1/callers/+7916***4567"
+    assert mask_request_target("/v1/callers/8%20916%20123-45-67").count("***") == 1
+    masked = mask_request_target("/v1/route/asterisk?caller=%2B79161234567&call_id=a1&dialed=101")
+    assert "4567" in masked and "1234567" not in masked
+    assert masked.endswith("&call_id=a1&dialed=101")
+    lead = "/v1/leads/3f2b8c1e-6d4a-4b7e-9c12-5a8e0f1d2c3b/keep"
+    assert mask_request_target(lead) == lead
+    assert mask_request_target("/health/ready") == "/health/ready"
