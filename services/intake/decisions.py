@@ -3,8 +3,9 @@
 A PBX asks whom to ring and waits. The replica that took the request registers a waiter for
 the call id *before* it publishes the call, then waits for the call's ring-time `CallRouted`.
 The decision may land on any partition of `calls.routed`, so each replica reads every
-partition of it, without a consumer group, from the end (what was decided before it started
-is not its business), and resolves the waiter of the call, if it has one.
+partition of it (a `shared.tail.Tail`), without a consumer group, from the end (what was
+decided before it started is not its business), and resolves the waiter of the call, if it
+has one.
 
 Decisions seen lately are kept (bounded) so a PBX that asks again for the same call, on this
 replica, gets the same decision without waiting.
@@ -15,12 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
-from shared import topics
 from shared.events import CallRouted, Stage
 
 log = logging.getLogger(__name__)
@@ -87,64 +87,14 @@ class RoutedCalls:
         return sum(len(w) for w in self._waiters.values())
 
 
-class RoutedCallsListener:
-    """Reads every partition of `calls.routed` from the end, without a group, into a
-    `RoutedCalls`. `start` returns once the end of every partition is resolved, so a call
-    published after it is never missed."""
+def decided_record(routed: RoutedCalls) -> Callable[[ConsumerRecord], None]:
+    """What the intake's tail of `calls.routed` (shared.tail) does with each record."""
 
-    def __init__(self, routed: RoutedCalls, bootstrap: str, client_options: dict[str, Any]
-                 ) -> None:
-        self.routed = routed
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-            fetch_max_wait_ms=10, **client_options,
-        )
-        self._task: asyncio.Task[None] | None = None
+    def on_record(record: ConsumerRecord) -> None:
+        try:
+            routed.decided(CallRouted.model_validate_json(record.value))
+        except (ValidationError, ValueError, TypeError):
+            log.warning("calls.routed holds an unreadable record at %s/%s",
+                        record.partition, record.offset)
 
-    async def start(self) -> None:
-        await self._consumer.start()
-        # Without a group aiokafka assigns every partition of a subscribed topic itself.
-        self._consumer.subscribe([topics.CALLS_ROUTED.name])
-        waited = 0.0
-        while not self._consumer.assignment():
-            if waited > 60:
-                raise RuntimeError(f"no partitions of {topics.CALLS_ROUTED.name} after 60 s: "
-                                   "are the topics created (switchboard dev up does it)?")
-            await asyncio.sleep(0.05)
-            waited += 0.05
-        partitions = list(self._consumer.assignment())
-        await self._consumer.seek_to_end(*partitions)
-        for partition in partitions:
-            await self._consumer.position(partition)
-        self._task = asyncio.create_task(self._run(), name="routed-calls-listener")
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                batches = await self._consumer.getmany(timeout_ms=500)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # the broker away: keep trying, the deadline answers
-                log.warning("reading calls.routed failed, retrying: %r", e)
-                await asyncio.sleep(0.5)
-                continue
-            for records in batches.values():
-                for record in records:
-                    try:
-                        self.routed.decided(CallRouted.model_validate_json(record.value))
-                    except (ValidationError, ValueError, TypeError):
-                        log.warning("calls.routed holds an unreadable record at %s/%s",
-                                    record.partition, record.offset)
-
-    async def is_running(self) -> bool:
-        """For the readiness check: decisions are being read."""
-        return self._task is not None and not self._task.done()
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-        await self._consumer.stop()
+    return on_record

@@ -5,17 +5,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 
-from services.intake.decisions import RoutedCalls, RoutedCallsListener
+from services.intake.decisions import RoutedCalls, decided_record
 from services.intake.dial import DialPlan
 from services.intake.handlers import router
 from services.intake.http import pbx_routes
 from services.intake.repository import AcceptedCalls
 from services.intake.service import Intake, IntakeRules
+from shared import topics
 from shared.access.http import Access, install_refusals
 from shared.access.store import AccessStore
 from shared.app import database, pool_ready, serve, service_app
 from shared.kafka import Publisher, client_options, service_broker
 from shared.settings import IntakeSettings
+from shared.tail import Tail
 
 settings = IntakeSettings()
 broker = service_broker(settings, "intake")
@@ -29,8 +31,9 @@ async def resources() -> AsyncIterator[dict]:
         logging.getLogger("services.intake").warning("ring-time answers: %s", problem)
     async with database(settings) as pool:
         routed = RoutedCalls()
-        listener = RoutedCallsListener(routed, settings.kafka.bootstrap,
-                                       client_options(settings.kafka))
+        listener = Tail([topics.CALLS_ROUTED], settings.kafka.bootstrap,
+                        client_options(settings.kafka), decided_record(routed),
+                        name="routed calls")
         await listener.start()
         try:
             Intake(calls=AcceptedCalls(pool), publisher=Publisher(broker),
