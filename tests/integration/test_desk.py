@@ -16,7 +16,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import asyncpg
 import httpx
@@ -27,6 +27,7 @@ from shared import topics
 from shared.access.credentials import hash_password
 from switchboard.devstack import Services
 from tests.conftest import CONNECTORS, Endpoints
+from tests.desk_streams import EventStream, read_events
 from tests.support import (TopicWatch, about, api_token, body, generic_call, random_phone,
                            seed_employee, signed)
 
@@ -120,44 +121,13 @@ async def browser_of(desk: Desk) -> AsyncIterator:
         await http.aclose()
 
 
-@dataclass
-class EventStream:
-    """A page's event stream, read in the background: (event name, data, when it came)."""
-
-    events: list[tuple[str, str, float]] = field(default_factory=list)
-    task: asyncio.Task | None = None
-
-    async def wait_for(self, match, timeout: float = 10) -> tuple[str, str, float]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for event in self.events:
-                if match(event):
-                    return event
-            await asyncio.sleep(0.01)
-        raise TimeoutError(f"no such event in {[(e[0], e[1][:80]) for e in self.events]}")
-
-
-async def _read(http: httpx.AsyncClient, path: str, stream: EventStream) -> None:
-    async with http.stream("GET", path, timeout=None) as answer:
-        assert answer.status_code == 200
-        name, data = "message", []
-        async for line in answer.aiter_lines():
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].removeprefix(" "))
-            elif not line and data:
-                stream.events.append((name, "\n".join(data), time.monotonic()))
-                name, data = "message", []
-
-
 @pytest.fixture
 async def open_stream() -> AsyncIterator:
     streams: list[EventStream] = []
 
     async def start(browser: Browser, path: str = "/operator/events") -> EventStream:
         stream = EventStream()
-        stream.task = asyncio.create_task(_read(browser.http, path, stream))
+        stream.task = asyncio.create_task(read_events(browser.http, path, stream))
         streams.append(stream)
         await stream.wait_for(lambda e: e[0] == "update" and 'id="cards"' in e[1])  # snapshot
         return stream
