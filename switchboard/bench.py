@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import typing
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -22,22 +23,28 @@ def bench_command(**values: Any) -> None:
     p50/p99/p99.9, CPU per 1,000 calls and whether the targets are met."""
     from bench.pipeline.runner import execute
 
+    run_benchmark(execute, Options(**values))
+
+
+def run_benchmark(execute: Callable[[Any], int], options: Any) -> None:
+    """Runs a benchmark and exits with its code; Ctrl-C says the clean-up was done."""
     try:
-        code = execute(Options(**values))
+        code = execute(options)
     except KeyboardInterrupt:
         typer.echo("interrupted; everything the benchmark started is stopped", err=True)
         raise typer.Exit(130) from None
     raise typer.Exit(code)
 
 
-def _options_as_parameters() -> inspect.Signature:
-    hints = typing.get_type_hints(Options)
+def options_as_parameters(options: type) -> inspect.Signature:
+    """A command's signature from an options dataclass: typer reads a command's options from
+    its signature, each field's help from its metadata."""
+    hints = typing.get_type_hints(options)
     return inspect.Signature([
         inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
                           annotation=Annotated[hints[f.name],
                                                typer.Option(help=f.metadata["help"])])
-        for f in dataclasses.fields(Options)])
+        for f in dataclasses.fields(options)])
 
 
-# typer reads a command's options from its signature
-bench_command.__signature__ = _options_as_parameters()  # type: ignore[attr-defined]
+bench_command.__signature__ = options_as_parameters(Options)  # type: ignore[attr-defined]

@@ -5,14 +5,10 @@ flag."""
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
-import typing
-from typing import Annotated, Any
-
-import typer
+from typing import Any
 
 from bench.ring.options import Options
+from switchboard.bench import options_as_parameters, run_benchmark
 
 
 def ring_bench_command(**values: Any) -> None:
@@ -24,22 +20,7 @@ def ring_bench_command(**values: Any) -> None:
     the targets are met."""
     from bench.ring.runner import execute
 
-    try:
-        code = execute(Options(**values))
-    except KeyboardInterrupt:
-        typer.echo("interrupted; everything the benchmark started is stopped", err=True)
-        raise typer.Exit(130) from None
-    raise typer.Exit(code)
+    run_benchmark(execute, Options(**values))
 
 
-def _options_as_parameters() -> inspect.Signature:
-    hints = typing.get_type_hints(Options)
-    return inspect.Signature([
-        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
-                          annotation=Annotated[hints[f.name],
-                                               typer.Option(help=f.metadata["help"])])
-        for f in dataclasses.fields(Options)])
-
-
-# typer reads a command's options from its signature
-ring_bench_command.__signature__ = _options_as_parameters()  # type: ignore[attr-defined]
+ring_bench_command.__signature__ = options_as_parameters(Options)  # type: ignore[attr-defined]
