@@ -20,8 +20,8 @@ from rich.table import Table
 
 from switchboard.access_store import AuditLine, run_on_store
 
-console = Console()
-error_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # a path, a URL or a token on one line, as scripts read them
+error_console = Console(stderr=True, soft_wrap=True)
 
 _DURATION = re.compile(r"(\d+)\s*([mhd])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}

@@ -39,7 +39,7 @@ app.command("audit")(audit_command)
 app.command("bench")(bench_command)
 app.command("ring-bench")(ring_bench_command)
 
-console = Console()
+console = Console(soft_wrap=True)  # a path, a URL or a token on one line, as scripts read them
 Root = Annotated[Path, typer.Option(help="Folder the dev stack owns.")]
 
 

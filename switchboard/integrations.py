@@ -22,8 +22,8 @@ from switchboard.token import ExpiresIn, expiry, until
 
 integration_app = typer.Typer(help="Integrations (a CRM, a reporting tool) and their tokens.",
                               no_args_is_help=True)
-console = Console()
-error_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # a path, a URL or a token on one line, as scripts read them
+error_console = Console(stderr=True, soft_wrap=True)
 
 KNOWN_SCOPES = ", ".join(s.value for s in Scope)
 

@@ -27,8 +27,8 @@ from switchboard.access_store import Person, run_on_store
 from switchboard.token import until
 
 user_app = typer.Typer(help="People's passwords and invitations.", no_args_is_help=True)
-console = Console()
-error_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # a path, a URL or a token on one line, as scripts read them
+error_console = Console(stderr=True, soft_wrap=True)
 
 Email = Annotated[str, typer.Argument(help="The employee's e-mail.", show_default=False)]
 

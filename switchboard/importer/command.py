@@ -39,7 +39,7 @@ SHOWN_ISSUES = 30
 import_app = typer.Typer(
     help="Import employees and clients from CSV files exported by a CRM.", no_args_is_help=True
 )
-console = Console()
+console = Console(soft_wrap=True)  # a path, a URL or a token on one line, as scripts read them
 error_console = Console(stderr=True)
 
 

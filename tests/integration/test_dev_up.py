@@ -8,6 +8,7 @@ reuses the formatted broker and the cluster.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -28,6 +29,9 @@ def dev_up(root: Path, stdout: int) -> subprocess.Popen:
     # The environment must not name a broker or a database: dev up then starts its own.
     env = {k: v for k, v in os.environ.items()
            if k not in ("SWITCHBOARD_KAFKA_BOOTSTRAP", "SWITCHBOARD_DATABASE_URL")}
+    # A narrow console: a line longer than it must stay whole (CI's checkout is deeper than
+    # this machine's, and a wrapped ready line once hid from the reader), as scripts grep it.
+    env["COLUMNS"] = "30"
     return subprocess.Popen(
         [sys.executable, "-c", "from switchboard.cli import app; app()",
          "dev", "up", "--partitions", "1", "--root", str(root)],
@@ -43,7 +47,9 @@ def read_until(fd: int, marker: bytes, process: subprocess.Popen, timeout: float
         if process.poll() is not None or time.monotonic() > deadline:
             raise AssertionError(f"dev up did not get ready (exit {process.returncode}):\n"
                                  f"{seen.decode(errors='replace')}")
-        seen += os.read(fd, 65536)
+        # Never a blocking read: a child of dev up may hold the pipe open after it is gone.
+        if select.select([fd], [], [], 1.0)[0]:
+            seen += os.read(fd, 65536)
     return seen
 
 
