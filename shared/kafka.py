@@ -11,9 +11,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import ssl
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -74,7 +77,8 @@ def group_id(service: str) -> str:
     return f"switchboard-{service}"
 
 
-def _rejection(service: str, record: Any, error: BaseException) -> CallRejected:
+def rejection(service: str, record: Any, error: BaseException) -> CallRejected:
+    """What `calls.rejected` says of a record that can never be processed."""
     raw: bytes = getattr(record, "value", b"") or b""
     headers = dict(getattr(record, "headers", None) or ())
     dialect = headers.get("dialect")
@@ -122,8 +126,11 @@ def rejection_middleware(service: str) -> type[BaseMiddleware]:
         ) -> bool:
             if exc_val is None:
                 return False
-            if isinstance(exc_val, PermanentError | ValidationError | UnicodeDecodeError):
-                rejected = _rejection(service, self.msg, exc_val)
+            # A batch rejects its bad records itself (`shared.batches`); what escapes it is
+            # transient.
+            if (isinstance(exc_val, PermanentError | ValidationError | UnicodeDecodeError)
+                    and not isinstance(self.msg, tuple)):
+                rejected = rejection(service, self.msg, exc_val)
                 broker: KafkaBroker = self.context.get("broker")
                 await broker.publish(rejected, topics.CALLS_REJECTED.name)
                 log.warning(
@@ -144,17 +151,62 @@ def rejection_middleware(service: str) -> type[BaseMiddleware]:
     return RejectToDeadLetter
 
 
+# The sends of the current `Publisher.together()` block that Kafka has not confirmed yet.
+_UNCONFIRMED: ContextVar[list[asyncio.Future[Any]] | None] = ContextVar(
+    "switchboard_unconfirmed_sends", default=None)
+
+
 class Publisher:
     """The one way a service publishes: an event to a registry topic, with its key. Returns
     once Kafka acknowledged it (the producer uses acks=all), so what comes after (marking a
-    call published, committing the input) happens only for what is safely written."""
+    call published, committing the input) happens only for what is safely written.
+
+    Inside `together()` (a batch of input), `publish` hands the record to the producer and
+    returns; the block's end waits for Kafka to confirm them all, so a batch costs one wait,
+    not one per event. Each record keeps its key (its partition), and the producer sends them
+    in the order given, so the order per key holds."""
 
     def __init__(self, broker: KafkaBroker) -> None:
         self._broker = broker
 
     async def publish(self, topic: topics.Topic, event: Event, *, key: bytes | None = None
                       ) -> None:
-        await self._broker.publish(event, topic.name, key=key)
+        unconfirmed = _UNCONFIRMED.get()
+        if unconfirmed is None:
+            await self._broker.publish(event, topic.name, key=key)
+        else:
+            sent = await self._broker.publish(event, topic.name, key=key, no_confirm=True)
+            if isinstance(sent, asyncio.Future):  # FastStream's in-memory broker: done
+                unconfirmed.append(sent)
+
+    async def confirm(self) -> None:
+        """Within `together()`: returns once Kafka confirmed what was published so far (before
+        recording it as published); a failed send raises."""
+        unconfirmed = _UNCONFIRMED.get()
+        if unconfirmed:
+            sent = list(unconfirmed)
+            unconfirmed.clear()
+            _raise_first(await asyncio.gather(*sent, return_exceptions=True))
+
+    @contextlib.asynccontextmanager
+    async def together(self) -> AsyncIterator[None]:
+        """Publishes within are confirmed together, at the end; any failed send raises there
+        (the batch is not committed, and is redelivered)."""
+        unconfirmed: list[asyncio.Future[Any]] = []
+        token = _UNCONFIRMED.set(unconfirmed)
+        try:
+            yield
+        finally:
+            _UNCONFIRMED.reset(token)
+            # Waited for even when the block failed: no send is left behind unobserved.
+            results = await asyncio.gather(*unconfirmed, return_exceptions=True)
+        _raise_first(results)
+
+
+def _raise_first(results: list[Any]) -> None:
+    failed = next((r for r in results if isinstance(r, BaseException)), None)
+    if failed is not None:
+        raise failed
 
 
 def ssl_context(settings: KafkaSettings) -> ssl.SSLContext:

@@ -1,26 +1,32 @@
 """Assignment handlers: a routed call makes a lead (or not) and someone gets it; a closed
-deal counts in its negotiator's record."""
+deal counts in its negotiator's record. A batch of records at a time (`shared.batches`),
+each in its own transaction, in order; what they announce is confirmed together."""
 
 from __future__ import annotations
 
 from services.assignment import service
 from services.assignment.service import Assignment
 from shared import topics
+from shared.batches import Batch, Records, batch_subscriber
 from shared.events import CallRouted, DealClosed, utcnow
-from shared.kafka import group_id, service_router
+from shared.kafka import service_router
 
 router = service_router()
 
 
-@router.subscriber(topics.CALLS_ROUTED.name, group_id=group_id("assignment"),
-                   auto_offset_reset="earliest")
-async def assign_on_call_routed(routed: CallRouted,
+@batch_subscriber(router, topics.CALLS_ROUTED, "assignment")
+async def assign_on_call_routed(records: Records[CallRouted],
                                 deps: Assignment = Assignment.inject()) -> None:
-    await service.assign_routed_call(deps, routed, now=utcnow())
+    async with Batch(records, "assignment", deps.publisher) as batch:
+        for item in await batch.parse(CallRouted):
+            async with batch.each(item):
+                await service.assign_routed_call(deps, item.event, now=utcnow())
 
 
-@router.subscriber(topics.DEALS_CLOSED.name, group_id=group_id("assignment"),
-                   auto_offset_reset="earliest")
-async def count_outcome_on_deal_closed(deal: DealClosed,
+@batch_subscriber(router, topics.DEALS_CLOSED, "assignment")
+async def count_outcome_on_deal_closed(records: Records[DealClosed],
                                        deps: Assignment = Assignment.inject()) -> None:
-    await service.count_outcome(deps, deal)
+    async with Batch(records, "assignment", deps.publisher) as batch:
+        for item in await batch.parse(DealClosed):
+            async with batch.each(item):
+                await service.count_outcome(deps, item.event)

@@ -181,6 +181,7 @@ async def publish_decided_lead(deps: Assignment, pending: PendingLead, call_id: 
     acknowledged it: after a crash in between, the deadline task publishes the same event
     again (same id, which consumers drop)."""
     await _publish_assigned(deps, pending, call_id)
+    await deps.publisher.confirm()  # in a batch, publishes are confirmed later otherwise
     await deps.leads.mark_published(pending.lead_id)
 
 

@@ -2,40 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from faststream.kafka.message import KafkaMessage  # the class; faststream.kafka's is Annotated
-from faststream.message import StreamMessage
+from aiokafka import ConsumerRecord
 
 from services.intake.dialects import adapt
-from services.intake.service import Intake, accept
+from services.intake.service import Intake, accept_all
 from shared import topics
+from shared.batches import Batch, Item, Records, batch_subscriber
+from shared.errors import PermanentError
 from shared.events import utcnow
-from shared.kafka import current_message, group_id, service_router
+from shared.kafka import service_router
 
 router = service_router()
 
 
-async def raw_body(msg: StreamMessage[Any]) -> bytes:
-    """PBX payloads are taken as bytes: the dialect adapter decides what they mean."""
-    return msg.body
-
-
-def header(msg: KafkaMessage, name: str) -> str | None:
-    value = msg.headers.get(name)
+def header(record: ConsumerRecord, name: str) -> str | None:
+    value = dict(record.headers or ()).get(name)
     return value.decode() if isinstance(value, bytes) else value
 
 
-@router.subscriber(topics.PBX_EVENTS.name, group_id=group_id("intake"),
-                   auto_offset_reset="earliest", decoder=raw_body)
-async def accept_on_pbx_event(
-    body: bytes,
-    msg: KafkaMessage = current_message(),
-    deps: Intake = Intake.inject(),
-) -> None:
+@batch_subscriber(router, topics.PBX_EVENTS, "intake")
+async def accept_on_pbx_event(records: Records[bytes],
+                              deps: Intake = Intake.inject()) -> None:
     """Kafka headers: `dialect` (default `generic`), `pbx` (the PBX's name, for dialects whose
     payload does not carry it; default: the dialect's name)."""
-    dialect = header(msg, "dialect") or "generic"
-    pbx = header(msg, "pbx") or dialect
-    adapted = adapt(dialect, body, region=deps.rules.default_region, now=utcnow(), pbx=pbx)
-    await accept(deps, adapted)
+    # A batch of events; one no adapter can read is rejected, and the others go on.
+    async with Batch(records, "intake", deps.publisher) as batch:
+        now = utcnow()
+        events = []
+        for record in batch.records:
+            dialect = header(record, "dialect") or "generic"
+            try:
+                events.append(Item(record, adapt(
+                    dialect, record.value or b"", region=deps.rules.default_region, now=now,
+                    pbx=header(record, "pbx") or dialect)))
+            except PermanentError as error:
+                await batch.reject(record, error)
+        await accept_all(deps, batch, events)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Protocol
@@ -20,6 +20,7 @@ from services.intake.metrics import IGNORED, ROUTE_ANSWER_SECONDS, ROUTE_ANSWERS
 from services.intake.pbx import Adapted, Ignored
 from services.intake.route_requests import RouteRequest
 from shared import topics
+from shared.batches import Batch, Item
 from shared.errors import PermanentError
 from shared.events import (
     CallLifecycle,
@@ -46,6 +47,12 @@ class AcceptedCallsPort(Protocol):
     async def claim(self, call: CallReceived) -> Claim: ...
 
     async def mark_published(self, call: CallReceived) -> None: ...
+
+    async def claim_all(self, calls: Sequence[CallReceived]) -> list[Claim]:
+        """Each call's claim, in order; a call named twice is claimed by its first mention
+        (the others find it busy)."""
+
+    async def mark_all_published(self, calls: Sequence[CallReceived]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -89,9 +96,13 @@ class Intake(Dependencies):
 log = logging.getLogger(__name__)
 
 
+# A call another replica is publishing is claimed again after this (doubling, up to 1 s).
+BUSY_PAUSE_SECONDS = 0.05
+
+
 class CallBusy(Exception):
-    """Another replica is publishing this call right now: try again shortly (Kafka redelivers;
-    an HTTP sender gets 503)."""
+    """Another replica is publishing this call right now: try again shortly (an HTTP sender
+    gets 503; a batch from Kafka claims it again itself, `accept_all`)."""
 
 
 class Result(StrEnum):
@@ -116,14 +127,8 @@ class Outcome:
 async def accept(deps: Intake, adapted: Adapted) -> Outcome:
     """Publish what a PBX event means. A call is published once: a retried webhook, a PBX
     that sends the same call twice, or `Newchannel` then `DialBegin`, find it published."""
-    if isinstance(adapted, Ignored):
-        IGNORED.labels(adapted.dialect, adapted.kind).inc()
-        return Outcome(Result.IGNORED, None, None, f"{adapted.kind}: {adapted.reason}")
-    if isinstance(adapted, CallLifecycle):
-        await deps.publisher.publish(topics.CALLS_LIFECYCLE, adapted,
-                                     key=adapted.call_id.encode())
-        return Outcome(Result.LIFECYCLE, adapted.call_id, str(adapted.event_id),
-                       adapted.phase.value)
+    if not isinstance(adapted, CallReceived):
+        return await _accept_moment(deps, adapted)
     call: CallReceived = adapted
     claim = await deps.calls.claim(call)
     if claim is Claim.DONE:
@@ -131,10 +136,60 @@ async def accept(deps: Intake, adapted: Adapted) -> Outcome:
     if claim is Claim.BUSY:
         raise CallBusy(call.call_id)
     # Kafka acknowledges (acks=all) before publish returns; only then is the call marked.
-    await deps.publisher.publish(topics.CALLS_RECEIVED, call,
-                                 key=topics.event_key(call.caller, call.call_id))
+    await _publish_call(deps, call)
     await deps.calls.mark_published(call)
     return Outcome(Result.ACCEPTED, call.call_id, str(call.event_id))
+
+
+async def accept_all(deps: Intake, batch: Batch, events: Sequence[Item[Adapted]]) -> None:
+    """`accept` for a batch of PBX events, in order, within the batch's `Publisher.together()`:
+    one claim for all the calls, their publishes confirmed together, then one mark. A call
+    another replica is publishing right now is claimed again until it is published (or its
+    claim goes stale and is ours): the batch waits, as a single event would, but is not
+    redelivered (its rejections are not sent twice)."""
+    calls = [item.event for item in events if isinstance(item.event, CallReceived)]
+    claims = dict(zip((id(call) for call in calls), await deps.calls.claim_all(calls),
+                      strict=True))
+    published: list[CallReceived] = []
+    busy: list[Item[CallReceived]] = []
+    for item in events:
+        event = item.event
+        with batch.about(item.record):
+            if not isinstance(event, CallReceived):
+                await _accept_moment(deps, event)
+            elif (claim := claims[id(event)]) is Claim.PUBLISH:
+                await _publish_call(deps, event)
+                published.append(event)
+            elif claim is Claim.BUSY and all(c.call_id != event.call_id for c in published):
+                busy.append(item)  # type: ignore[arg-type]
+    pause = BUSY_PAUSE_SECONDS
+    while busy:
+        await asyncio.sleep(pause)
+        pause = min(2 * pause, 1.0)
+        again = await deps.calls.claim_all([item.event for item in busy])
+        for item, claim in zip(busy, again, strict=True):
+            if claim is Claim.PUBLISH:
+                with batch.about(item.record):
+                    await _publish_call(deps, item.event)
+                published.append(item.event)
+        busy = [item for item, claim in zip(busy, again, strict=True) if claim is Claim.BUSY]
+    await deps.publisher.confirm()
+    if published:
+        await deps.calls.mark_all_published(published)
+
+
+async def _accept_moment(deps: Intake, adapted: Ignored | CallLifecycle) -> Outcome:
+    if isinstance(adapted, Ignored):
+        IGNORED.labels(adapted.dialect, adapted.kind).inc()
+        return Outcome(Result.IGNORED, None, None, f"{adapted.kind}: {adapted.reason}")
+    await deps.publisher.publish(topics.CALLS_LIFECYCLE, adapted, key=adapted.call_id.encode())
+    return Outcome(Result.LIFECYCLE, adapted.call_id, str(adapted.event_id),
+                   adapted.phase.value)
+
+
+async def _publish_call(deps: Intake, call: CallReceived) -> None:
+    await deps.publisher.publish(topics.CALLS_RECEIVED, call,
+                                 key=topics.event_key(call.caller, call.call_id))
 
 
 async def reject_webhook(deps: Intake, dialect: str, raw: bytes, error: PermanentError) -> None:

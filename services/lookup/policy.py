@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from shared import business
 from shared.events import (CallEnriched, CallReceived, ClientRef, ContactRef, EmployeeRef,
                            LeadRef, Ownership, ShoppingAroundDetected, ShoppingRule,
                            derive_event_id)
 from shared.settings import LookupSettings
+
+
+class Contact(NamedTuple):
+    """A call of a known client, as the contact log keeps it."""
+
+    call_id: str
+    client_id: uuid.UUID
+    employee_id: uuid.UUID | None
+    caller: str | None
+    dialed: str
+    occurred_at: datetime
 
 
 @dataclass(frozen=True)
@@ -128,6 +140,17 @@ def enrich(
         open_leads=caller.open_leads,
         recent_contacts=caller.recent_contacts,
     )
+
+
+def with_contacts(caller: CallerRecord, earlier: list[ContactRef]) -> CallerRecord:
+    """The caller's record with contacts the client base does not show yet (earlier calls of
+    the same batch), newest first, each call once."""
+    if not earlier:
+        return caller
+    known = {c.call_id for c in caller.recent_contacts}
+    contacts = [*caller.recent_contacts, *(c for c in earlier if c.call_id not in known)]
+    contacts.sort(key=lambda c: c.occurred_at, reverse=True)
+    return replace(caller, recent_contacts=contacts)
 
 
 def shopping_alert(

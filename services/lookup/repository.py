@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -19,31 +19,19 @@ import asyncpg
 from services.lookup.changes import (ClientChanges, ClientPhone, ClientRecord, Employee,
                                      EmployeeRecord, LeadToClose, MovedNumber, Refusal,
                                      ReportedOutcome, StoredClient, StoredEmployee)
-from services.lookup.policy import CallerRecord, OwnershipRecord
+from services.lookup.policy import CallerRecord, Contact, OwnershipRecord
 from shared.access.principals import Principal
 from shared.access.store import audit
 from shared.events import ClientRef, ContactRef, Department, EmployeeRef, LeadRef, Role, Segment
 
 HISTORY_LIMIT = 20
 
-# The client by exact number, else by the longest corporate range that prefixes the number
-# ($2 holds every prefix of the number, so both branches are primary-key look-ups), with its
-# owner, open leads and recent contacts (other than call $3) in one round trip.
-FIND_CALLER = """
-WITH found AS (
-    SELECT client_id, name, segment FROM (
-        SELECT c.client_id, c.name, c.segment, 1000 AS rank
-        FROM clients c JOIN client_phones p USING (client_id)
-        WHERE p.phone = $1
-        UNION ALL
-        SELECT c.client_id, c.name, c.segment, length(r.prefix) AS rank
-        FROM clients c JOIN client_number_ranges r USING (client_id)
-        WHERE r.prefix = ANY($2::text[])
-    ) candidates
-    ORDER BY rank DESC
-    LIMIT 1
-)
-SELECT f.client_id, f.name, f.segment,
+# For each number: the client by exact number, else by the longest corporate range that
+# prefixes the number (every prefix of the number is tried, so both branches are primary-key
+# look-ups), with its owner, open leads and recent contacts (other than the call), all the
+# batch's numbers in one round trip. A number of no client has no row.
+FIND_CALLERS = """
+SELECT n.ord, f.client_id, f.name, f.segment,
        o.employee_id AS owner_id, e.name AS owner_name, e.department AS owner_department,
        e.role AS owner_role, e.active AS owner_active, e.on_leave AS owner_on_leave,
        e.extension AS owner_extension, e.direct_number AS owner_number,
@@ -56,22 +44,38 @@ SELECT f.client_id, f.name, f.segment,
        (SELECT coalesce(json_agg(l ORDER BY l.created_at DESC), '[]')
         FROM (SELECT lead_id, employee_id, department, created_at FROM leads
               WHERE client_id = f.client_id AND status = 'open'
-              ORDER BY created_at DESC LIMIT $4) l) AS open_leads,
+              ORDER BY created_at DESC LIMIT $3) l) AS open_leads,
        (SELECT coalesce(json_agg(k ORDER BY k.occurred_at DESC), '[]')
         FROM (SELECT c.call_id, c.occurred_at, c.employee_id, ce.name, ce.department
               FROM contacts c LEFT JOIN employees ce USING (employee_id)
-              WHERE c.client_id = f.client_id AND c.call_id <> $3
-              ORDER BY c.occurred_at DESC LIMIT $4) k) AS recent_contacts
-FROM found f
+              WHERE c.client_id = f.client_id AND c.call_id <> n.call_id
+              ORDER BY c.occurred_at DESC LIMIT $3) k) AS recent_contacts
+FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS n(number, call_id, ord)
+CROSS JOIN LATERAL (
+    SELECT client_id, name, segment FROM (
+        SELECT c.client_id, c.name, c.segment, 1000 AS rank
+        FROM clients c JOIN client_phones p USING (client_id)
+        WHERE p.phone = n.number
+        UNION ALL
+        SELECT c.client_id, c.name, c.segment, length(r.prefix) AS rank
+        FROM clients c JOIN client_number_ranges r USING (client_id)
+        WHERE r.prefix = ANY(ARRAY(SELECT left(n.number, i)
+                                   FROM generate_series(2, length(n.number)) AS i))
+    ) candidates
+    ORDER BY rank DESC
+    LIMIT 1
+) f
 LEFT JOIN ownership o USING (client_id)
 LEFT JOIN employees e ON e.employee_id = o.employee_id
 """
 
-FIND_EMPLOYEE_BY_LINE = """
-SELECT employee_id, name, department, role, active, on_leave, extension,
-       direct_number AS number FROM employees
-WHERE extension = $1 OR direct_number = $1
-LIMIT 1
+# The employee behind each dialed line (an extension or a direct number).
+FIND_EMPLOYEES_BY_LINE = """
+SELECT DISTINCT ON (d.dialed) d.dialed, e.employee_id, e.name, e.department, e.role, e.active,
+       e.on_leave, e.extension, e.direct_number AS number
+FROM unnest($1::text[]) AS d(dialed)
+JOIN employees e ON e.extension = d.dialed OR e.direct_number = d.dialed
+ORDER BY d.dialed, e.email
 """
 
 HEADS_OF_SALES = """
@@ -81,16 +85,12 @@ ORDER BY email
 """
 
 # Once per call, whatever the redeliveries.
-RECORD_CONTACT = """
+RECORD_CONTACTS = """
 INSERT INTO contacts (call_id, client_id, employee_id, caller, dialed, occurred_at)
-VALUES ($1, $2, $3, $4, $5, $6)
+SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
+                     $6::timestamptz[])
 ON CONFLICT (call_id) DO NOTHING
 """
-
-
-def prefixes(number: str) -> list[str]:
-    """'+7495100' -> ['+7', '+74', ..., '+7495100']: the ranges that could cover the number."""
-    return [number[:i] for i in range(2, len(number) + 1)]
 
 
 def _contact(item: dict) -> ContactRef:
@@ -102,56 +102,67 @@ def _contact(item: dict) -> ContactRef:
                       employee=employee)
 
 
+def _caller(row: asyncpg.Record) -> CallerRecord:
+    ownership = None
+    if row["owner_id"] is not None:
+        ownership = OwnershipRecord(
+            owner=EmployeeRef(
+                employee_id=row["owner_id"], name=row["owner_name"],
+                department=row["owner_department"], role=row["owner_role"],
+                active=row["owner_active"], on_leave=row["owner_on_leave"],
+                extension=row["owner_extension"], number=row["owner_number"],
+            ),
+            since=row["since"],
+            last_activity_at=row["last_activity_at"],
+            head=(EmployeeRef.model_validate_json(row["owner_head"])
+                  if row["owner_head"] else None),
+        )
+    return CallerRecord(
+        client=ClientRef(client_id=row["client_id"], name=row["name"], segment=row["segment"]),
+        ownership=ownership,
+        open_leads=[LeadRef.model_validate(x) for x in json.loads(row["open_leads"])],
+        recent_contacts=[_contact(x) for x in json.loads(row["recent_contacts"])],
+    )
+
+
 class ClientBase:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
     async def find_caller(self, number: str | None, call_id: str = "") -> CallerRecord:
         """The caller's client, owner, open leads and contacts (other than this call)."""
-        if not number:
-            return CallerRecord()
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(FIND_CALLER, number, prefixes(number), call_id,
-                                      HISTORY_LIMIT)
-        if row is None:
-            return CallerRecord()
-        ownership = None
-        if row["owner_id"] is not None:
-            ownership = OwnershipRecord(
-                owner=EmployeeRef(
-                    employee_id=row["owner_id"], name=row["owner_name"],
-                    department=row["owner_department"], role=row["owner_role"],
-                    active=row["owner_active"], on_leave=row["owner_on_leave"],
-                    extension=row["owner_extension"], number=row["owner_number"],
-                ),
-                since=row["since"],
-                last_activity_at=row["last_activity_at"],
-                head=(EmployeeRef.model_validate_json(row["owner_head"])
-                      if row["owner_head"] else None),
-            )
-        return CallerRecord(
-            client=ClientRef(client_id=row["client_id"], name=row["name"],
-                             segment=row["segment"]),
-            ownership=ownership,
-            open_leads=[LeadRef.model_validate(x) for x in json.loads(row["open_leads"])],
-            recent_contacts=[_contact(x) for x in json.loads(row["recent_contacts"])],
-        )
+        [caller] = await self.find_callers([(number, call_id)])
+        return caller
 
-    async def find_employee_by_line(self, dialed: str) -> EmployeeRef | None:
+    async def find_callers(self, calls: Sequence[tuple[str | None, str]]) -> list[CallerRecord]:
+        """`find_caller` for each (number, call id), in one round trip, in the same order."""
+        asked = [(i, number, call_id) for i, (number, call_id) in enumerate(calls) if number]
+        found = [CallerRecord() for _ in calls]
+        if not asked:
+            return found
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(FIND_EMPLOYEE_BY_LINE, dialed)
-        return EmployeeRef.model_validate(dict(row)) if row else None
+            rows = await conn.fetch(FIND_CALLERS, [number for _, number, _ in asked],
+                                    [call_id for *_, call_id in asked], HISTORY_LIMIT)
+        for row in rows:
+            found[asked[row["ord"] - 1][0]] = _caller(row)
+        return found
+
+    async def find_employees_by_line(self, dialed: Sequence[str]) -> dict[str, EmployeeRef]:
+        """The employee whose extension or direct number each dialed line is, when one is."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(FIND_EMPLOYEES_BY_LINE, sorted(set(dialed)))
+        return {row["dialed"]: EmployeeRef.model_validate(
+            {k: v for k, v in row.items() if k != "dialed"}) for row in rows}
 
     async def heads_of_sales(self) -> list[uuid.UUID]:
         async with self.pool.acquire() as conn:
             return [r["employee_id"] for r in await conn.fetch(HEADS_OF_SALES)]
 
-    async def record_contact(self, call_id: str, client_id: uuid.UUID,
-                             employee_id: uuid.UUID | None, caller: str | None, dialed: str,
-                             occurred_at: datetime) -> None:
+    async def record_contacts(self, contacts: Sequence[Contact]) -> None:
+        if not contacts:
+            return
         async with self.pool.acquire() as conn:
-            await conn.execute(RECORD_CONTACT, call_id, client_id, employee_id, caller, dialed,
-                               occurred_at)
+            await conn.execute(RECORD_CONTACTS, *(list(column) for column in zip(*contacts)))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[ChangeTransaction]:

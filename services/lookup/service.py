@@ -7,6 +7,7 @@ client base is read and changed through its ports; the decisions are the policy'
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,12 +19,14 @@ from services.lookup.changes import (KEEP, ClientChanges, ClientRecord, Employee
                                      Result, StoredClient, StoredEmployee, checked,
                                      client_changes, deal_closed, employee_changes,
                                      reported_again)
-from services.lookup.policy import (CallerRecord, LookupRules, Shopping, current_ownership,
-                                    detect_shopping, enrich, shopping_alert)
+from services.lookup.policy import (CallerRecord, Contact, LookupRules, Shopping,
+                                    current_ownership, detect_shopping, enrich, shopping_alert,
+                                    with_contacts)
 from shared import topics
 from shared.access.principals import Principal
 from shared.clientbase import checks
-from shared.events import CallReceived, EmployeeRef, Ownership, utcnow
+from shared.events import (CallEnriched, CallReceived, ContactRef, EmployeeRef, Ownership,
+                           ShoppingAroundDetected, utcnow)
 from shared.kafka import Publisher
 from shared.phones import normalise
 from shared.wiring import Dependencies
@@ -79,13 +82,16 @@ class ClientBasePort(Protocol):
 
     async def find_caller(self, number: str | None, call_id: str = "") -> CallerRecord: ...
 
-    async def find_employee_by_line(self, dialed: str) -> EmployeeRef | None: ...
+    async def find_callers(self, calls: Sequence[tuple[str | None, str]]) -> list[CallerRecord]:
+        """`find_caller` for each (number, call id), in the same order."""
+
+    async def find_employees_by_line(self, dialed: Sequence[str]) -> dict[str, EmployeeRef]:
+        """The employee whose extension or direct number each dialed line is, when one is."""
 
     async def heads_of_sales(self) -> list[uuid.UUID]: ...
 
-    async def record_contact(self, call_id: str, client_id: uuid.UUID,
-                             employee_id: uuid.UUID | None, caller: str | None, dialed: str,
-                             occurred_at: datetime) -> None: ...
+    async def record_contacts(self, contacts: Sequence[Contact]) -> None:
+        """Each call's contact, once whatever the redeliveries."""
 
     def transaction(self) -> AbstractAsyncContextManager[ChangeTransaction]:
         """One transaction of a CRM's request."""
@@ -98,30 +104,67 @@ class Lookup(Dependencies):
     rules: LookupRules
 
 
-async def enrich_call(deps: Lookup, call: CallReceived) -> None:
-    """Publishes the call with its client, owner and history to calls.enriched; a known
-    caller's contact is recorded, and when they are shopping around the owner and the heads
-    of sales are alerted first (alerts.shopping-around, with the same key)."""
+@dataclass(frozen=True)
+class Enrichment:
+    """What a call is published as: the call enriched, and the alert when the caller is
+    shopping around, both under one key (the client's, else the caller's)."""
+
+    enriched: CallEnriched
+    alert: ShoppingAroundDetected | None
+    key: bytes
+
+
+async def enrich_calls(deps: Lookup, calls: Sequence[CallReceived]) -> list[Enrichment]:
+    """Each call with its client, owner and history, in order; a known caller's contact is
+    recorded (before anything is published). A call sees the contacts of the calls before
+    it, in the same batch too."""
     now = utcnow()
-    caller = await deps.clients.find_caller(call.caller, call.call_id)
-    reached = await deps.clients.find_employee_by_line(call.dialed)
-    enriched = enrich(call, caller, reached, now=now, lapse=deps.rules.ownership_lapse)
-    shopping = None
-    if enriched.client:
-        shopping = detect_shopping(enriched.ownership, reached, caller.recent_contacts,
-                                   now=now, rules=deps.rules.shopping)
-        await deps.clients.record_contact(call.call_id, enriched.client.client_id,
-                                          reached.employee_id if reached else None,
-                                          call.caller, call.dialed, call.started_at)
-    if shopping is not None:
-        enriched = enriched.model_copy(
-            update={"shopping_around": True, "shopping_rules": shopping.rules})
-    key = topics.event_key(enriched.client.client_id if enriched.client else None,
-                           call.caller, call.call_id)
-    if shopping is not None:
-        alert = shopping_alert(enriched, shopping, await deps.clients.heads_of_sales(), now=now)
-        await deps.publisher.publish(topics.ALERTS_SHOPPING_AROUND, alert, key=key)
-    await deps.publisher.publish(topics.CALLS_ENRICHED, enriched, key=key)
+    callers = await deps.clients.find_callers([(c.caller, c.call_id) for c in calls])
+    lines = await deps.clients.find_employees_by_line([c.dialed for c in calls])
+    earlier: dict[uuid.UUID, list[ContactRef]] = {}
+    contacts: list[Contact] = []
+    decided: list[tuple[CallEnriched, Shopping | None]] = []
+    for call, found in zip(calls, callers, strict=True):
+        reached = lines.get(call.dialed)
+        caller = found
+        if found.client is not None:
+            caller = with_contacts(found, [c for c in earlier.get(found.client.client_id, ())
+                                           if c.call_id != call.call_id])
+        enriched = enrich(call, caller, reached, now=now, lapse=deps.rules.ownership_lapse)
+        shopping = None
+        if enriched.client:
+            client_id = enriched.client.client_id
+            shopping = detect_shopping(enriched.ownership, reached, caller.recent_contacts,
+                                       now=now, rules=deps.rules.shopping)
+            contacts.append(Contact(call.call_id, client_id,
+                                    reached.employee_id if reached else None,
+                                    call.caller, call.dialed, call.started_at))
+            earlier.setdefault(client_id, []).append(ContactRef(
+                call_id=call.call_id, occurred_at=call.started_at,
+                employee=EmployeeRef(employee_id=reached.employee_id, name=reached.name,
+                                     department=reached.department) if reached else None))
+        if shopping is not None:
+            enriched = enriched.model_copy(
+                update={"shopping_around": True, "shopping_rules": shopping.rules})
+        decided.append((enriched, shopping))
+    await deps.clients.record_contacts(contacts)
+    heads = (await deps.clients.heads_of_sales()
+             if any(shopping for _, shopping in decided) else [])
+    return [Enrichment(
+        enriched,
+        shopping_alert(enriched, shopping, heads, now=now) if shopping else None,
+        topics.event_key(enriched.client.client_id if enriched.client else None,
+                         enriched.caller, enriched.call_id),
+    ) for enriched, shopping in decided]
+
+
+async def publish_enrichment(deps: Lookup, enrichment: Enrichment) -> None:
+    """To calls.enriched; when the caller is shopping around, the owner and the heads of sales
+    are alerted first (alerts.shopping-around, with the same key)."""
+    if enrichment.alert is not None:
+        await deps.publisher.publish(topics.ALERTS_SHOPPING_AROUND, enrichment.alert,
+                                     key=enrichment.key)
+    await deps.publisher.publish(topics.CALLS_ENRICHED, enrichment.enriched, key=enrichment.key)
 
 
 @dataclass(frozen=True)

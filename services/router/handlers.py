@@ -1,24 +1,29 @@
 """Router handlers: decide where each call goes, when the phone rings and again when the
-client department has qualified it."""
+client department has qualified it. A batch of calls at a time (`shared.batches`)."""
 
 from __future__ import annotations
 
 from services.router import service
 from services.router.service import Routing
 from shared import topics
+from shared.batches import Batch, Records, batch_subscriber
 from shared.events import CallEnriched, CallQualified
-from shared.kafka import group_id, service_router
+from shared.kafka import service_router
 
 router = service_router()
 
 
-@router.subscriber(topics.CALLS_ENRICHED.name, group_id=group_id("router"),
-                   auto_offset_reset="earliest")
-async def route_on_call_enriched(call: CallEnriched, deps: Routing = Routing.inject()) -> None:
-    await service.route_ringing_call(deps, call)
+@batch_subscriber(router, topics.CALLS_ENRICHED, "router")
+async def route_on_call_enriched(records: Records[CallEnriched], deps: Routing = Routing.inject()) -> None:
+    async with Batch(records, "router", deps.publisher) as batch:
+        for item in await batch.parse(CallEnriched):
+            async with batch.each(item):
+                await service.route_ringing_call(deps, item.event)
 
 
-@router.subscriber(topics.CALLS_QUALIFIED.name, group_id=group_id("router"),
-                   auto_offset_reset="earliest")
-async def route_on_call_qualified(call: CallQualified, deps: Routing = Routing.inject()) -> None:
-    await service.route_qualified_call(deps, call)
+@batch_subscriber(router, topics.CALLS_QUALIFIED, "router")
+async def route_on_call_qualified(records: Records[CallQualified], deps: Routing = Routing.inject()) -> None:
+    async with Batch(records, "router", deps.publisher) as batch:
+        for item in await batch.parse(CallQualified):
+            async with batch.each(item):
+                await service.route_qualified_call(deps, item.event)

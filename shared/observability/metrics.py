@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -88,9 +89,17 @@ class EventCounters(BaseMiddleware):
 
     async def publish_scope(self, call_next: Any, cmd: Any) -> Any:
         result = await call_next(cmd)
+        if isinstance(result, asyncio.Future):  # sent unconfirmed: counted once confirmed
+            result.add_done_callback(lambda sent: None if sent.cancelled() or sent.exception()
+                                     else self._count(cmd))
+        else:
+            self._count(cmd)
+        return result
+
+    @staticmethod
+    def _count(cmd: Any) -> None:
         for body in cmd.batch_bodies:
             count_published(cmd.destination, body)
-        return result
 
 
 class PoolCollector:

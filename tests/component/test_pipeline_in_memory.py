@@ -75,7 +75,7 @@ async def test_malformed_payload_is_rejected_not_raised(pipeline):
     async with TestKafkaBroker(broker) as br:
         await br.publish(b"{not json", topics.PBX_EVENTS.name)
         await br.publish(pbx_event("+79990000000", "c2"), topics.PBX_EVENTS.name)
-    assert [r["service"] for r in rejected] == ["component"]
+    assert [r["service"] for r in rejected] == ["intake"]
     assert rejected[0]["reason"].startswith("not JSON")
     assert leads.decisions["p:c2"].destination == "client_department"
 

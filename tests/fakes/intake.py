@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from services.intake.service import AcceptedCallsPort, Claim
 from shared.events import CallReceived
 
@@ -17,3 +19,18 @@ class FakeAcceptedCalls(AcceptedCallsPort):
 
     async def mark_published(self, call: CallReceived) -> None:
         self.published.add(call.call_id)
+
+    async def claim_all(self, calls: Sequence[CallReceived]) -> list[Claim]:
+        claims, claimed = [], set()
+        for call in calls:
+            if call.call_id in self.published:
+                claims.append(Claim.DONE)
+            elif call.call_id in claimed:
+                claims.append(Claim.BUSY)
+            else:
+                claimed.add(call.call_id)
+                claims.append(Claim.PUBLISH)
+        return claims
+
+    async def mark_all_published(self, calls: Sequence[CallReceived]) -> None:
+        self.published.update(call.call_id for call in calls)

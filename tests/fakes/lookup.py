@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections.abc import Sequence
 
-from services.lookup.policy import CallerRecord
+from services.lookup.policy import CallerRecord, Contact
 from services.lookup.service import ClientBasePort
 from shared.events import EmployeeRef
 
@@ -22,13 +22,15 @@ class FakeClientBase(ClientBasePort):
     async def find_caller(self, number: str | None, call_id: str = "") -> CallerRecord:
         return self.known.get(number or "", CallerRecord())
 
-    async def find_employee_by_line(self, dialed: str) -> EmployeeRef | None:
-        return None
+    async def find_callers(self, calls: Sequence[tuple[str | None, str]]) -> list[CallerRecord]:
+        return [await self.find_caller(number, call_id) for number, call_id in calls]
+
+    async def find_employees_by_line(self, dialed: Sequence[str]) -> dict[str, EmployeeRef]:
+        return {}
 
     async def heads_of_sales(self) -> list[uuid.UUID]:
         return list(self.heads)
 
-    async def record_contact(self, call_id: str, client_id: uuid.UUID,
-                             employee_id: uuid.UUID | None, caller: str | None, dialed: str,
-                             occurred_at: datetime) -> None:
-        self.contacts.setdefault(call_id, client_id)
+    async def record_contacts(self, contacts: Sequence[Contact]) -> None:
+        for contact in contacts:
+            self.contacts.setdefault(contact.call_id, contact.client_id)

@@ -9,10 +9,15 @@ import asyncpg
 import httpx
 import pytest
 
+from services.lookup import service as lookup_service
+from services.lookup.policy import LookupRules
+from services.lookup.repository import ClientBase
+from services.lookup.service import Lookup
 from shared import topics
 from shared.events import CallerStatus, CallReceived
 from switchboard.devstack import Services
 from tests.conftest import Endpoints
+from tests.fakes.assignment import RecordingPublisher
 from tests.support import (
     TopicWatch,
     about,
@@ -151,6 +156,30 @@ async def test_k_different_employees_within_the_window_is_shopping(infra, servic
     (third,) = await enrich(infra, call(phone, lines[2]), alerts=True)
     assert third["shopping_around"] is True
     assert third["shopping_rules"] == ["many_employees"]
+
+
+async def test_a_batch_sees_the_contacts_of_its_own_earlier_calls(infra):
+    # Given one client calling three employees' lines, the three calls in one batch
+    lines = [(await employee_with_line(infra.database_url))[1] for _ in range(3)]
+    phone = random_phone()
+    await make_client(infra.database_url, [phone])
+    calls = [call(phone, line) for line in lines]
+    pool = await asyncpg.create_pool(infra.database_url, min_size=1, max_size=2)
+    try:
+        deps = Lookup(clients=ClientBase(pool), publisher=RecordingPublisher(),
+                      rules=LookupRules())
+        # When the lookup enriches the batch (one look-up, one contact write)
+        out = await lookup_service.enrich_calls(deps, calls)
+        # Then each call sees the ones before it: the third is the third employee (K = 3)
+        assert [len(e.enriched.recent_contacts) for e in out] == [0, 1, 2]
+        assert [e.enriched.shopping_around for e in out] == [False, False, True]
+        assert out[2].alert is not None and out[2].enriched.shopping_rules == ["many_employees"]
+        assert len({e.key for e in out}) == 1  # one client, one key: one partition, in order
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT count(*) FROM contacts WHERE call_id = ANY($1)",
+                                       [c.call_id for c in calls]) == 3
+    finally:
+        await pool.close()
 
 
 async def test_redelivered_call_received_writes_one_contact(infra, services):

@@ -1,4 +1,5 @@
-"""At-least-once: every consumer of every service commits only after its handler succeeded.
+"""At-least-once: every consumer of every service commits only after its handler succeeded,
+one batch of records at a time.
 
 FastStream 0.7 fixes a subscriber's auto-commit when the subscriber is declared, so the
 policy must be on the router the handlers are declared on (`shared.kafka.service_router`),
@@ -10,7 +11,10 @@ import importlib
 from pathlib import Path
 
 import pytest
+from faststream.kafka.subscriber.usecase import BatchSubscriber
 from faststream.middlewares import AckPolicy
+
+from shared import batches
 
 from switchboard.devstack import SERVICES
 
@@ -25,6 +29,10 @@ def test_every_subscriber_commits_after_success(service):
     for subscriber in subscribers:
         assert subscriber.ack_policy is AckPolicy.NACK_ON_ERROR, subscriber
         assert subscriber.group_id == f"switchboard-{service}"
+        # A batch at a time, one commit per batch; small waits after an empty poll
+        assert isinstance(subscriber, BatchSubscriber), subscriber
+        assert subscriber.max_records == batches.MAX_RECORDS
+        assert subscriber.batch_timeout_ms == batches.BATCH_TIMEOUT_MS
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -34,10 +42,15 @@ def test_every_handler_is_declared_on_the_service_router(service):
                and isinstance(node.value, ast.Call)
                and getattr(node.value.func, "id", None) == "service_router"
                for target in node.targets if isinstance(target, ast.Name)}
-    declared = {decorator.func.value.id for node in ast.walk(tree)
-                if isinstance(node, ast.AsyncFunctionDef) for decorator in node.decorator_list
-                if isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute)
+    decorators = [decorator for node in ast.walk(tree) if isinstance(node, ast.AsyncFunctionDef)
+                  for decorator in node.decorator_list if isinstance(decorator, ast.Call)]
+    # `@router.subscriber(...)`, or `@batch_subscriber(router, ...)` (shared.batches)
+    declared = {decorator.func.value.id for decorator in decorators
+                if isinstance(decorator.func, ast.Attribute)
                 and decorator.func.attr == "subscriber"
                 and isinstance(decorator.func.value, ast.Name)}
+    declared |= {decorator.args[0].id for decorator in decorators
+                 if getattr(decorator.func, "id", None) == "batch_subscriber"
+                 and decorator.args and isinstance(decorator.args[0], ast.Name)}
     assert declared, f"{service} declares no subscriber in handlers.py"
     assert declared <= routers, f"{service} declares on {declared - routers}, not service_router()"

@@ -1,10 +1,10 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from services.lookup.policy import (LookupRules, OwnershipRecord, ShoppingRules,
-                                    current_ownership)
+from services.lookup.policy import (CallerRecord, LookupRules, OwnershipRecord, ShoppingRules,
+                                    current_ownership, with_contacts)
 from shared import business
-from shared.events import Department, EmployeeRef
+from shared.events import ClientRef, ContactRef, Department, EmployeeRef
 from shared.settings import LookupSettings
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -41,3 +41,15 @@ def test_the_rules_come_from_the_settings():
         ownership_lapse=timedelta(days=7),
         shopping=ShoppingRules(min_employees=4, window=timedelta(days=10)),
         default_region="KZ")
+
+
+def test_contacts_of_earlier_calls_in_a_batch_join_the_history_newest_first_once():
+    base = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    stored = ContactRef(call_id="a", occurred_at=base - timedelta(days=1))
+    caller = CallerRecord(client=ClientRef(client_id=uuid.uuid4(), name="Acme",
+                                           segment="corporate"), recent_contacts=[stored])
+    earlier = [ContactRef(call_id="b", occurred_at=base),
+               ContactRef(call_id="a", occurred_at=base - timedelta(days=1))]  # redelivered
+    merged = with_contacts(caller, earlier)
+    assert [c.call_id for c in merged.recent_contacts] == ["b", "a"]
+    assert with_contacts(caller, []) is caller
