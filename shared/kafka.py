@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The producer's batch per partition; under the brokers' default message.max.bytes (1 MiB).
+PRODUCER_BATCH_BYTES = 512 * 1024
+
 # Pause before a failed (transient) message is redelivered, so an outage is not a hot loop.
 REDELIVERY_PAUSE_SECONDS = 1.0
 
@@ -263,6 +266,9 @@ def make_broker(
         client_id=f"switchboard-{service}",
         acks="all",
         enable_idempotence=True,
+        # aiokafka's default (16 KiB) holds one or two enriched calls (up to 9 KB each): a
+        # batch's sends to a partition would each wait for the one before to be sent.
+        max_batch_size=PRODUCER_BATCH_BYTES,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         graceful_timeout=15.0,
         security=security(settings),

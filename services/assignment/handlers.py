@@ -1,6 +1,7 @@
 """Assignment handlers: a routed call makes a lead (or not) and someone gets it; a closed
-deal counts in its negotiator's record. A batch of records at a time (`shared.batches`),
-each in its own transaction, in order; what they announce is confirmed together."""
+deal counts in its negotiator's record. A batch of records at a time (`shared.batches`): the
+decisions that make no lead in one transaction, each other record in its own, in order; what
+they announce is confirmed together."""
 
 from __future__ import annotations
 
@@ -18,9 +19,8 @@ router = service_router()
 async def assign_on_call_routed(records: Records[CallRouted],
                                 deps: Assignment = Assignment.inject()) -> None:
     async with Batch(records, "assignment", deps.publisher) as batch:
-        for item in await batch.parse(CallRouted):
-            async with batch.each(item):
-                await service.assign_routed_call(deps, item.event, now=utcnow())
+        await service.assign_routed_calls(deps, batch, await batch.parse(CallRouted),
+                                          now=utcnow())
 
 
 @batch_subscriber(router, topics.DEALS_CLOSED, "assignment")

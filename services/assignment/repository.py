@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -38,6 +38,16 @@ INSERT INTO call_decisions (call_id, stage, event_id, client_id, destination, em
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (call_id, stage) DO NOTHING
 RETURNING call_id
+"""
+
+# A batch's decisions that make no lead, in one statement (`record_decision` for each).
+RECORD_DECISIONS = """
+INSERT INTO call_decisions (call_id, stage, event_id, client_id, destination, employee_id, reasons)
+SELECT call_id, stage, event_id, client_id, destination, employee_id, reasons::jsonb
+FROM unnest($1::text[], $2::text[], $3::uuid[], $4::uuid[], $5::text[], $6::uuid[], $7::text[])
+     AS d(call_id, stage, event_id, client_id, destination, employee_id, reasons)
+ON CONFLICT (call_id, stage) DO NOTHING
+RETURNING call_id, stage
 """
 
 EMPLOYEE = """
@@ -190,6 +200,11 @@ REFRESH_OWNERSHIP = """
 UPDATE ownership SET last_activity_at = greatest(last_activity_at, $3)
 WHERE client_id = $1 AND employee_id = $2
 """
+REFRESH_OWNERSHIPS = """
+UPDATE ownership o SET last_activity_at = greatest(o.last_activity_at, c.at)
+FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS c(client_id, employee_id, at)
+WHERE o.client_id = c.client_id AND o.employee_id = c.employee_id
+"""
 
 _PENDING_COLUMNS = """
 l.lead_id, l.call_id, l.client_id, l.employee_id, l.strategy,
@@ -283,6 +298,16 @@ class RepositoryTransaction:
             routed.client_id, routed.destination.value, routed.employee_id,
             json.dumps(routed.reasons),
         ) is not None
+
+    async def record_decisions(self, routed: Sequence[CallRouted]) -> set[tuple[str, str]]:
+        """`record_decision` for many: the (call id, stage) pairs recorded now."""
+        first = list({(r.call_id, r.stage.value): r for r in reversed(routed)}.values())
+        rows = await self.conn.fetch(
+            RECORD_DECISIONS, [r.call_id for r in first], [r.stage.value for r in first],
+            [r.event_id for r in first], [r.client_id for r in first],
+            [r.destination.value for r in first], [r.employee_id for r in first],
+            [json.dumps(r.reasons) for r in first])
+        return {(row["call_id"], row["stage"]) for row in rows}
 
     async def owner_at_ring(self, call_id: str) -> uuid.UUID | None:
         return await self.conn.fetchval(OWNER_AT_RING, call_id)
@@ -386,6 +411,14 @@ class RepositoryTransaction:
                                 at: datetime) -> None:
         if client_id is not None:
             await self.conn.execute(REFRESH_OWNERSHIP, client_id, employee_id, at)
+
+    async def refresh_ownerships(self, contacts: Mapping[tuple[uuid.UUID, uuid.UUID], datetime]
+                                 ) -> None:
+        """`refresh_ownership` for many: (client, employee) -> the latest contact."""
+        if contacts:
+            pairs = list(contacts)
+            await self.conn.execute(REFRESH_OWNERSHIPS, [c for c, _ in pairs],
+                                    [e for _, e in pairs], list(contacts.values()))
 
     async def unpublished(self, lead_id: uuid.UUID) -> PendingLead | None:
         row = await self.conn.fetchrow(UNPUBLISHED_LEAD, lead_id)

@@ -6,7 +6,7 @@ the service's dependencies (`Assignment`); only the repository talks to PostgreS
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +37,7 @@ from services.assignment.policy import (
 )
 from services.assignment.strength import DepartmentRecord, LeadKind, Negotiator
 from shared import topics
+from shared.batches import Batch, Item
 from shared.errors import PermanentError
 from shared.events import (
     CallRouted,
@@ -64,6 +65,9 @@ class LeadTransaction(Protocol):
 
     async def record_decision(self, routed: CallRouted) -> bool:
         """The router's decision, once per call and stage; False when recorded already."""
+
+    async def record_decisions(self, routed: Sequence[CallRouted]) -> set[tuple[str, str]]:
+        """`record_decision` for many: the (call id, stage) pairs recorded now."""
 
     async def owner_at_ring(self, call_id: str) -> uuid.UUID | None:
         """Whom the call's recorded ring decision sent it to as the client's owner (the owner,
@@ -124,6 +128,10 @@ class LeadTransaction(Protocol):
 
     async def refresh_ownership(self, client_id: uuid.UUID | None, employee_id: uuid.UUID,
                                 at: datetime) -> None: ...
+
+    async def refresh_ownerships(self, contacts: Mapping[tuple[uuid.UUID, uuid.UUID], datetime]
+                                 ) -> None:
+        """`refresh_ownership` for many: (client, employee) -> the latest contact."""
 
     async def unpublished(self, lead_id: uuid.UUID) -> PendingLead | None:
         """The decided lead while its `leads.assigned` is not marked published."""
@@ -197,6 +205,44 @@ async def republish_overdue(deps: Assignment, before: datetime, limit: int = 100
 
 
 # ------------------------------------------------------------------ calls.routed
+
+
+async def assign_routed_calls(deps: Assignment, batch: Batch, items: Sequence[Item[CallRouted]],
+                              *, now: datetime) -> None:
+    """`assign_routed_call` for a batch, in order. The decisions that make no lead (most
+    ringing calls: a contact, the desk, a non-commercial call) are recorded together, in one
+    transaction; every other call has its own."""
+    contacts = [item for item in items if _only_a_decision(item.event, now)]
+    if contacts:
+        try:
+            await record_decisions(deps, [item.event for item in contacts])
+        except PermanentError:  # one of them is bad: each on its own, to reject only that one
+            for item in contacts:
+                async with batch.each(item):
+                    await assign_routed_call(deps, item.event, now=now)
+    for item in items:
+        if not _only_a_decision(item.event, now):
+            async with batch.each(item):
+                await assign_routed_call(deps, item.event, now=now)
+
+
+def _only_a_decision(routed: CallRouted, now: datetime) -> bool:
+    return routed.stage == Stage.RING and plan_lead(routed, now=now) is None
+
+
+async def record_decisions(deps: Assignment, calls: Sequence[CallRouted]) -> None:
+    """Ring-time decisions that make no lead, once per call: a call for the owner keeps the
+    ownership from lapsing (`record_routed_call` does the same for one call)."""
+    async with deps.leads.transaction() as tx:
+        recorded = await tx.record_decisions(calls)
+        contacts: dict[tuple[uuid.UUID, uuid.UUID], datetime] = {}
+        for routed in calls:
+            if ((routed.call_id, routed.stage.value) in recorded
+                    and routed.destination == Destination.OWNER
+                    and routed.employee_id is not None and routed.client_id is not None):
+                pair = (routed.client_id, routed.employee_id)
+                contacts[pair] = max(contacts.get(pair, routed.occurred_at), routed.occurred_at)
+        await tx.refresh_ownerships(contacts)
 
 
 async def assign_routed_call(deps: Assignment, routed: CallRouted, *, now: datetime) -> None:

@@ -45,11 +45,15 @@ class CallContext(BaseMiddleware):
 
     Set when the message arrives, before FastStream logs "Received", and left in place until
     the next message arrives (which sets it again, to its own call or None), because
-    FastStream logs "Processed" after the middlewares exited.
+    FastStream logs "Processed" after the middlewares exited. A batch of several calls has
+    no call id of its own; each record's is set while it is handled (`shared.batches`).
     """
 
     async def on_receive(self) -> None:
-        CALL_ID.set(call_id_of(getattr(self.msg, "value", None)))
+        record = self.msg
+        if isinstance(record, tuple):  # a batch: about one call only when it holds one
+            record = record[0] if len(record) == 1 else None
+        CALL_ID.set(call_id_of(getattr(record, "value", None)))
 
 
 class CallIdFilter(logging.Filter):

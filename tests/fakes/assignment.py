@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -126,6 +126,9 @@ class InMemoryTransaction(LeadTransaction):
 
     async def lock_department(self, department: Department) -> None:
         pass  # one event loop: nothing runs in between
+
+    async def record_decisions(self, routed: Sequence[CallRouted]) -> set[tuple[str, str]]:
+        return {(r.call_id, r.stage.value) for r in routed if await self.record_decision(r)}
 
     async def record_decision(self, routed: CallRouted) -> bool:
         stage = (routed.call_id, routed.stage.value)
@@ -248,6 +251,11 @@ class InMemoryTransaction(LeadTransaction):
         current = self.store.owners.get(client_id)
         if current is None or current[1] < lapsed_before:
             self.store.owners[client_id] = (employee_id, at)
+
+    async def refresh_ownerships(self, contacts: Mapping[tuple[uuid.UUID, uuid.UUID], datetime]
+                                 ) -> None:
+        for (client_id, employee_id), at in contacts.items():
+            await self.refresh_ownership(client_id, employee_id, at)
 
     async def refresh_ownership(self, client_id: uuid.UUID | None, employee_id: uuid.UUID,
                                 at: datetime) -> None:

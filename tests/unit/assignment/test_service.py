@@ -5,6 +5,7 @@ actions, outcomes counted once."""
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 
@@ -13,6 +14,7 @@ from services.assignment.keep import KeepRules
 from services.assignment.policy import AssignmentRules, Refused, lead_id_for
 from services.assignment.service import Assignment
 from shared import topics
+from shared.batches import Batch, Item
 from shared.events import (
     CallRouted,
     Category,
@@ -257,3 +259,34 @@ async def test_a_desk_call_of_an_owned_client_qualified_commercial_is_the_desks_
     [(_, event, _)] = publisher.sent
     assert event.employee_id == BORIS.ref.employee_id
     assert event.strategy is Strategy.CLIENT_DEPARTMENT
+
+
+def batch_of(*calls: CallRouted) -> tuple[Batch, list[Item[CallRouted]]]:
+    records = [SimpleNamespace(topic=topics.CALLS_ROUTED.name, partition=0, offset=n,
+                               value=call.model_dump_json().encode(), headers=())
+               for n, call in enumerate(calls)]
+    return (Batch(records, "assignment", RecordingPublisher()),
+            [Item(record, call) for record, call in zip(records, calls, strict=True)])
+
+
+async def test_a_batch_records_its_contacts_together_and_each_lead_on_its_own():
+    # Given a batch: an owned client's call ringing at the owner and then qualified
+    # commercial, the ring decision delivered twice, and a desk call of an unknown caller
+    deps, leads, publisher = wired(ANNA, BORIS)
+    client = owned(leads, ANNA, days_ago=20)
+    ring = ring_for(ANNA, client, "p:1")
+    desk = ring.model_copy(update={"call_id": "p:2", "client_id": None, "employee_id": None,
+                                   "destination": Destination.CLIENT_DEPARTMENT})
+    batch, items = batch_of(ring, qualified(client, "p:1"), ring, desk)
+    # When the batch is assigned
+    await service.assign_routed_calls(deps, batch, items, now=NOW)
+    # Then each decision is recorded once, the contact kept the ownership, and the qualified
+    # call is the owner's one lead, announced once
+    assert leads.stages == {("p:1", "ring"), ("p:1", "qualified"), ("p:2", "ring")}
+    assert leads.owners[client] == (ANNA.ref.employee_id, NOW)
+    [(_, event, _)] = deps.publisher.sent
+    assert event.lead_id == lead_id_for("p:1") and event.employee_id == ANNA.ref.employee_id
+    assert batch.rejected == 0
+    # And redelivered whole, it changes nothing and announces nothing more
+    await service.assign_routed_calls(deps, batch, items, now=NOW)
+    assert len(deps.publisher.sent) == 1 and len(leads.leads) == 1
