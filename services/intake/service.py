@@ -143,36 +143,33 @@ async def accept(deps: Intake, adapted: Adapted) -> Outcome:
 
 async def accept_all(deps: Intake, batch: Batch, events: Sequence[Item[Adapted]]) -> None:
     """`accept` for a batch of PBX events, in order, within the batch's `Publisher.together()`:
-    one claim for all the calls, their publishes confirmed together, then one mark. A call
-    another replica is publishing right now is claimed again until it is published (or its
-    claim goes stale and is ours): the batch waits, as a single event would, but is not
-    redelivered (its rejections are not sent twice)."""
+    one claim for all the calls, their publishes confirmed together, then one mark.
+
+    A call another replica is publishing right now (or one that died while publishing it:
+    its claim goes stale and is taken over) is claimed again until it is published or ours,
+    and what comes after it waits: the order per client holds, as when one event at a time
+    was redelivered, and the batch is not redelivered (its rejections are not sent twice)."""
     calls = [item.event for item in events if isinstance(item.event, CallReceived)]
     claims = dict(zip((id(call) for call in calls), await deps.calls.claim_all(calls),
                       strict=True))
     published: list[CallReceived] = []
-    busy: list[Item[CallReceived]] = []
     for item in events:
         event = item.event
         with batch.about(item.record):
             if not isinstance(event, CallReceived):
                 await _accept_moment(deps, event)
-            elif (claim := claims[id(event)]) is Claim.PUBLISH:
+                continue
+            claim = claims[id(event)]
+            if claim is Claim.BUSY and any(c.call_id == event.call_id for c in published):
+                continue  # a second event of a call this batch published
+            pause = BUSY_PAUSE_SECONDS
+            while claim is Claim.BUSY:
+                await asyncio.sleep(pause)
+                pause = min(2 * pause, 1.0)
+                [claim] = await deps.calls.claim_all([event])
+            if claim is Claim.PUBLISH:
                 await _publish_call(deps, event)
                 published.append(event)
-            elif claim is Claim.BUSY and all(c.call_id != event.call_id for c in published):
-                busy.append(item)  # type: ignore[arg-type]
-    pause = BUSY_PAUSE_SECONDS
-    while busy:
-        await asyncio.sleep(pause)
-        pause = min(2 * pause, 1.0)
-        again = await deps.calls.claim_all([item.event for item in busy])
-        for item, claim in zip(busy, again, strict=True):
-            if claim is Claim.PUBLISH:
-                with batch.about(item.record):
-                    await _publish_call(deps, item.event)
-                published.append(item.event)
-        busy = [item for item, claim in zip(busy, again, strict=True) if claim is Claim.BUSY]
     await deps.publisher.confirm()
     if published:
         await deps.calls.mark_all_published(published)
