@@ -20,7 +20,7 @@ from shared.kafka import client_options
 from shared.observability.lag import ConsumerLag
 from shared.observability.logs import configure_logging
 from shared.observability.metrics import MetricsEndpoint, unwatch, watch_pool
-from shared.observability.tracing import configure_tracing, trace_requests
+from shared.observability.tracing import CarryRequestTrace, configure_tracing, trace_requests
 from shared.settings import SERVICE_SETTINGS, KafkaSettings, ServiceSettings
 
 if TYPE_CHECKING:
@@ -74,9 +74,12 @@ def service_app(
     resources: Callable[[], AbstractAsyncContextManager[dict[str, ReadyCheck]]],
     *,
     tracer_provider: TracerProvider | None = None,
+    spans: bool = False,
 ) -> FastAPI:
     """The service's ASGI app. `resources()` opens what the handlers need (and puts it in the
-    broker's context) and yields the readiness checks; the broker starts after it."""
+    broker's context) and yields the readiness checks; the broker starts after it. A span per
+    request with `spans` (traces are exported) or a `tracer_provider`; without, the trace
+    context a caller sent is passed on (as `shared.kafka.make_broker` does for messages)."""
     checks: dict[str, ReadyCheck] = {}
     kafka = _kafka_settings(broker)
     lag = ConsumerLag(broker, kafka.bootstrap, client_options(kafka))
@@ -96,7 +99,10 @@ def service_app(
 
     app = FastAPI(title=f"Switchboard {name}", lifespan=lifespan)
     app.state.service = name
-    trace_requests(app, tracer_provider)
+    if spans or tracer_provider is not None:
+        trace_requests(app, tracer_provider)
+    else:
+        app.add_middleware(CarryRequestTrace)
     app.add_route("/metrics", MetricsEndpoint(lag), include_in_schema=False)
 
     @app.get("/health/live", tags=["health"], response_model=Liveness)

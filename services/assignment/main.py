@@ -37,7 +37,8 @@ async def resources() -> AsyncIterator[dict]:
             yield {"database": partial(pool_ready, pool)}
 
 
-app = service_app("assignment", broker, resources)
+app = service_app("assignment", broker, resources,
+                  spans=settings.otlp_endpoint is not None)
 install_refusals(app)
 install_inbox(app, broker)
 

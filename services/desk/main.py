@@ -51,7 +51,8 @@ async def resources() -> AsyncIterator[dict]:
             await assignment.close()
 
 
-app = service_app("desk", broker, resources)
+app = service_app("desk", broker, resources,
+                  spans=settings.otlp_endpoint is not None)
 install_refusals(app)
 install_pages(app, broker)
 app.include_router(desk_routes(broker, check_sessions_every=settings.session_check_seconds))

@@ -45,7 +45,8 @@ async def resources() -> AsyncIterator[dict]:
             await listener.stop()
 
 
-app = service_app("intake", broker, resources)
+app = service_app("intake", broker, resources,
+                  spans=settings.otlp_endpoint is not None)
 install_refusals(app)
 app.include_router(pbx_routes(broker))
 

@@ -29,7 +29,8 @@ async def resources() -> AsyncIterator[dict]:
         yield {"database": partial(pool_ready, pool)}
 
 
-app = service_app("lookup", broker, resources)
+app = service_app("lookup", broker, resources,
+                  spans=settings.otlp_endpoint is not None)
 install_refusals(app)
 app.include_router(caller_routes(broker))
 app.include_router(client_base_routes(broker))

@@ -45,7 +45,8 @@ async def resources() -> AsyncIterator[dict]:
                 await watching
 
 
-app = service_app("router", broker, resources)
+app = service_app("router", broker, resources,
+                  spans=settings.otlp_endpoint is not None)
 install_refusals(app)
 app.include_router(rules_routes(broker))
 

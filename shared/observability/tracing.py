@@ -83,6 +83,28 @@ def trace_requests(app: FastAPI, tracer_provider: trace.TracerProvider | None = 
 
 
 TRACE_HEADERS = ("traceparent", "tracestate")
+
+
+class CarryRequestTrace:
+    """The trace context of an HTTP request without spans (no traces exported): the
+    `traceparent` and `tracestate` a caller sent are put on what is published while its
+    request is answered, as `CarryTraceContext` does for a consumed message. A server span
+    per request (the OpenTelemetry instrumentation) costs about 0.1 ms of CPU for nothing."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        wanted = {name.encode(): name for name in TRACE_HEADERS}
+        carried = {wanted[name]: value.decode("latin-1")
+                   for name, value in scope.get("headers", ()) if name in wanted}
+        token = CARRIED_TRACE.set(carried or None)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            CARRIED_TRACE.reset(token)
 CARRIED_TRACE: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "switchboard_carried_trace", default=None)
 

@@ -206,3 +206,31 @@ async def test_without_spans_the_trace_context_a_call_came_with_travels_on(spans
         await br.publish(pbx_event("t6"), topics.PBX_EVENTS.name)
     assert seen == [("office-1:t5", traceparent), ("office-1:t6", None)]
     assert exporter.get_finished_spans() == ()
+
+
+async def test_without_spans_a_webhooks_trace_context_travels_on(spans):
+    # Traces not exported: no span per request either; the connector's context goes on
+    _, exporter = spans
+    broker = wired(make_broker(KafkaSettings(), "component"))
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    seen = []
+
+    @broker.subscriber(topics.CALLS_ROUTED.name)
+    async def collect(event: dict, msg: KafkaMessage):
+        seen.append((event["call_id"], msg.headers.get("traceparent")))
+
+    @contextlib.asynccontextmanager
+    async def no_resources():
+        yield {}
+
+    app = service_app("intake", broker, no_resources)
+    app.include_router(pbx_routes(broker))
+    async with TestKafkaBroker(broker), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://intake") as http:
+        for call, extra in (("t7", {"traceparent": traceparent}), ("t8", {})):
+            payload = pbx_event(call)
+            response = await http.post("/v1/pbx/generic", content=payload, headers={
+                **signed("office-1", "office-secret", payload), **extra})
+            assert response.status_code == 202, response.text
+    assert seen == [("office-1:t7", traceparent), ("office-1:t8", None)]
+    assert exporter.get_finished_spans() == ()
