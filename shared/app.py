@@ -97,7 +97,10 @@ def service_app(
                 await lag.close()
                 await broker.stop()
 
-    app = FastAPI(title=f"Switchboard {name}", lifespan=lifespan)
+    # FastAPI's own OpenTelemetry (spans, metrics, logs through the global providers, one
+    # set per request) stays off: spans come from `trace_requests` when they are exported.
+    app = FastAPI(title=f"Switchboard {name}", lifespan=lifespan,
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.service = name
     if spans or tracer_provider is not None:
         trace_requests(app, tracer_provider)

@@ -3,9 +3,10 @@ work and one commit per batch (FastStream's per-message dispatch and commit cost
 most handlers' own work).
 
 - `batch_subscriber` declares the subscriber: up to `MAX_RECORDS` records across the assigned
-  partitions, in offset order per partition. After an empty poll FastStream sleeps
-  `batch_timeout_ms` before polling again, so it stays small: at low load a record waits at
-  most that long per hop.
+  partitions, in offset order per partition. A poll returns as soon as a record is there,
+  and waits up to `POLL_TIMEOUT_MS` when none comes. (FastStream's batch subscriber also
+  sleeps `batch_timeout_ms` after every empty poll, so a record arriving then waited up to
+  that long at every hop, or the poll spun: `_LongPoll` polls again at once.)
 - `Batch` is one batch in a handler. A record that can never be processed (not JSON, not the
   event, a `PermanentError` while handling it) goes to `calls.rejected` and the rest of the
   batch goes on; any other failure (database or broker away) leaves the whole batch
@@ -16,14 +17,17 @@ most handlers' own work).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from types import TracebackType
 from typing import Annotated, Any, Generic, TypeVar
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from faststream.kafka import KafkaRouter
 from faststream.message import StreamMessage
 from pydantic import BaseModel, SkipValidation, ValidationError
@@ -37,7 +41,9 @@ from shared.observability.tracing import CARRIED_TRACE, TRACE_HEADERS
 log = logging.getLogger(__name__)
 
 MAX_RECORDS = 500
-BATCH_TIMEOUT_MS = 10
+POLL_TIMEOUT_MS = 500
+# Without partitions (before the group assigned some) a poll returns at once: pause.
+UNASSIGNED_PAUSE_SECONDS = 0.1
 
 E = TypeVar("E", bound=BaseModel)
 
@@ -58,10 +64,34 @@ def batch_subscriber(router: KafkaRouter, topic: topics.Topic, service: str, **o
     """`@batch_subscriber(router, topics.X, "lookup")` over
     `async def h(records: Records[X], ...)`:
     the service's group, from the earliest offset when the group is new."""
-    return router.subscriber(
+    subscriber = router.subscriber(
         topic.name, group_id=group_id(service), auto_offset_reset="earliest", batch=True,
-        max_records=MAX_RECORDS, batch_timeout_ms=BATCH_TIMEOUT_MS, decoder=fetched_records,
+        max_records=MAX_RECORDS, batch_timeout_ms=POLL_TIMEOUT_MS, decoder=fetched_records,
         **options)
+    subscriber.__class__ = _long_polling(type(subscriber))
+    return subscriber
+
+
+class _LongPoll:
+    """A batch subscriber's poll without FastStream's sleep after an empty one."""
+
+    __slots__ = ()
+    batch_timeout_ms: int
+    max_records: int | None
+
+    async def get_msg(self, consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord, ...]:
+        if not consumer.assignment():
+            await asyncio.sleep(UNASSIGNED_PAUSE_SECONDS)
+            return ()
+        fetched = await consumer.getmany(timeout_ms=self.batch_timeout_ms,
+                                         max_records=self.max_records)
+        return tuple(chain.from_iterable(fetched.values()))
+
+
+@functools.cache
+def _long_polling(cls: type) -> type:
+    # No slots of its own: the subscriber FastStream made becomes one in place.
+    return type(f"LongPolling{cls.__name__}", (_LongPoll, cls), {"__slots__": ()})
 
 
 @dataclass(frozen=True)

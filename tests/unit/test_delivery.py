@@ -29,10 +29,11 @@ def test_every_subscriber_commits_after_success(service):
     for subscriber in subscribers:
         assert subscriber.ack_policy is AckPolicy.NACK_ON_ERROR, subscriber
         assert subscriber.group_id == f"switchboard-{service}"
-        # A batch at a time, one commit per batch; small waits after an empty poll
+        # A batch at a time, one commit per batch; no sleep after an empty poll
         assert isinstance(subscriber, BatchSubscriber), subscriber
+        assert isinstance(subscriber, batches._LongPoll), subscriber
         assert subscriber.max_records == batches.MAX_RECORDS
-        assert subscriber.batch_timeout_ms == batches.BATCH_TIMEOUT_MS
+        assert subscriber.batch_timeout_ms == batches.POLL_TIMEOUT_MS
 
 
 @pytest.mark.parametrize("service", SERVICES)
