@@ -1,5 +1,5 @@
-"""The bare look-up: `ClientBase.find_caller`, what the lookup service asks the database for
-each call, in a loop at the lookup service's concurrency."""
+"""The bare look-up: `ClientBase.find_caller` (the lookup service's statement for one caller;
+the service asks it for a whole batch at once), in a loop at a given concurrency."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""One benchmark run: its parts in order (baseline, reference chains, pipeline, bare look-up),
-the figures they give, and the stopping of everything it started (also on Ctrl-C and
-SIGTERM)."""
+"""One benchmark run: its parts in order (baseline, reference chains, pipeline, webhook intake,
+ring-time answers, bare look-up), the figures they give, and the stopping of everything it
+started (also on Ctrl-C and SIGTERM)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import fcntl
 import json
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -34,7 +35,13 @@ from bench.pipeline.options import Options
 from bench.pipeline.profiling import (RATE_HZ, start_profilers, stop_profilers,
                                       summarise_profile)
 from bench.pipeline.report import report, verdict
+from bench.pipeline.ring_answers import (DEADLINE_MS, GRACE_MS, WARMUP_RATE, WARMUP_SECONDS,
+                                         intake_env, ring_part)
 from bench.pipeline.watch import load_run
+from bench.pipeline.webhooks import (CONNECTOR, WEBHOOK_PATH, Posted, summarise_posts,
+                                     webhook_feeder)
+from bench.ring.client_base import OWNED_PER_TEN, Desks, seed_ring_base
+from bench.ring.load import make_asks
 from shared import topics
 from shared.kafka import group_id
 from shared.settings import KafkaSettings
@@ -65,7 +72,8 @@ def make_phases(run_id: str, options: Options, base: ClientBaseSeed, rng: random
         ("bmax", options.calls), ("bhalf", options.calls),
         ("pw", options.warmup), ("pmax", options.calls), ("phalf", options.calls),
         ("prof", options.calls), ("pwarn", options.calls), ("pwarnw", options.warmup),
-        ("look", options.calls))}
+        ("look", options.calls), ("hw", options.warmup), ("hook", options.calls),
+        ("hprof", options.calls))}
 
 
 @dataclass
@@ -82,6 +90,9 @@ class Benchmark:
     services: Services | None = None
     profilers: dict[str, subprocess.Popen] = field(default_factory=dict)
     calls: dict[str, list[Call]] = field(default_factory=dict)
+    # the connector's secret the intake knows: the webhooks sign with it, the route requests
+    # send it as basic auth
+    secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     # CPU groups measured in every part: the broker, the database (with its backends) and
     # this process (the load generator and the watcher)
     infra_groups: dict[str, tuple[list[int], bool]] = field(default_factory=dict)
@@ -175,7 +186,9 @@ class Benchmark:
 
     def start_services(self, extra: dict[str, str]) -> CpuMeter:
         self.say("pipeline: starting intake, lookup, router and assignment...")
-        env = {**self.infra.env(), "SWITCHBOARD_ROUTER_RULES_FILE": str(bench_rules(self.root))}
+        env = {**self.infra.env(), "SWITCHBOARD_ROUTER_RULES_FILE": str(bench_rules(self.root)),
+               "SWITCHBOARD_INTAKE_CONNECTORS": json.dumps({CONNECTOR: self.secret}),
+               **intake_env()}
         self.services = services = Services(self.root, {**env, **extra})
         # Ports the kernel picks: the services' usual ports (8001-8004) are what every
         # other stack on the machine tries first, and Services.wait_ready would take
@@ -194,7 +207,9 @@ class Benchmark:
         self.services = None
 
     def through_pipeline(self, phase: str, rate: float | None, name: str,
-                         meter: CpuMeter | None) -> dict[str, Any]:
+                         meter: CpuMeter | None, webhooks: bool = False) -> dict[str, Any]:
+        """The calls of `phase` through the pipeline: published to pbx.events at `rate` (None:
+        all at once), or with `webhooks` posted to the intake by the webhook loop."""
         services = self.services
         assert services is not None
         calls = self.calls[phase]
@@ -208,12 +223,18 @@ class Benchmark:
             expected |= {topics.CALLS_RECEIVED.name: every, topics.CALLS_ENRICHED.name: every}
         wait_drained(self.infra.bootstrap, [group_id(n) for n in services.running], self.say)
         pids = {n: s.process.pid for n, s in services.running.items()}
+        posted: list[Posted] = []
+        feeder = webhook_feeder(
+            services.running["intake"].url + WEBHOOK_PATH, self.secret, calls,
+            self.options.webhook_connections, expected, posted) if webhooks else None
         before = thread_cpu(pids)
         measured = asyncio.run(load_run(
             name, self.infra.bootstrap, topics.PBX_EVENTS.name, calls, expected, rate,
             meter, self.options.stall_timeout, self.say,
-            logs=[s.log_path for s in services.running.values()]))
+            logs=[s.log_path for s in services.running.values()], feeder=feeder))
         check_alive(services)
+        if webhooks:
+            measured["http"] = summarise_posts(posted)
         after = thread_cpu(pids)
         per = 1000 / len(calls)
         measured["threads_cpu_per_1000_calls"] = {
@@ -236,14 +257,81 @@ class Benchmark:
                                         meter)
         return {"max": at_max, "half": at_half}, meter
 
+    def webhook_intake(self, meter: CpuMeter) -> dict[str, Any]:
+        """--calls calls through the intake's webhook, closed loop, after a warm-up."""
+        connections = self.options.webhook_connections
+        self.through_pipeline("hw", None, "webhook warm-up", None, webhooks=True)
+        self.say(f"webhook intake: {self.options.calls} calls to POST {WEBHOOK_PATH}, "
+                 f"{connections} connections...")
+        found = self.through_pipeline("hook", None, "webhook intake", meter, webhooks=True)
+        found["connections"] = connections
+        http = found["http"]
+        self.say(f"  accepted {http['accepted']}/{http['requests']} at "
+                 f"{http['accepted_per_s']} calls/s, {http['error_count']} errors; decided "
+                 f"{found['topics'][ROUTED]['throughput']} calls/s")
+        return found
+
+    def ring_answers(self, meter: CpuMeter) -> dict[str, Any]:
+        """Route requests at each of --ring-rates to the running intake, against bench/ring's
+        client base seeded beside the pipeline's, after a warm-up."""
+        services = self.services
+        assert services is not None
+        options = self.options
+        rng = random.Random(SEED)
+        desks = Desks.from_rules(self.root / "rules.yaml")  # start_services wrote it
+        self.say(f"ring-time answers: seeding {options.ring_clients:,} clients "
+                 f"({OWNED_PER_TEN / 10:.0%} owned; set-based inserts)...")
+        started = time.monotonic()
+        base = asyncio.run(seed_ring_base(self.infra.database_url, options.ring_clients,
+                                          self.run_id, desks, rng))
+        seeded = round(time.monotonic() - started, 1)
+        intake_url = services.running["intake"].url
+        auth = (CONNECTOR, self.secret)
+
+        def part(label: str, rate: int, seconds: float, measured: bool) -> dict[str, Any]:
+            tag = f"{self.run_id}{label}"
+            asks = make_asks(tag, max(1, round(rate * seconds)), base, rng)
+            wait_drained(self.infra.bootstrap, [group_id(n) for n in services.running],
+                         self.say)
+            stages = (self.infra.bootstrap, f"{tag}-") if options.stages and measured else None
+            found = ring_part(intake_url, asks, rate, auth, meter if measured else None, stages)
+            check_alive(services)
+            return found
+
+        self.say(f"ring-time answers: warm-up, {WARMUP_SECONDS:g} s at {WARMUP_RATE}/s...")
+        part("rw", WARMUP_RATE, WARMUP_SECONDS, measured=False)
+        parts = {}
+        for rate in options.ring_rate_list():
+            self.say(f"ring-time answers: {rate} requests/s for {options.ring_duration:g} s...")
+            parts[str(rate)] = found = part(f"r{rate}", rate, options.ring_duration, True)
+            ms = found["answer_ms"]
+            self.say(f"  p50 {ms.get('p50_ms')} p99 {ms.get('p99_ms')} ms, decided "
+                     f"{found['decided']}, fallback {found['fallback']}, wrong "
+                     f"{found['wrong']}, errors {found['error_count']}")
+        return {"clients": options.ring_clients, "owned_share": OWNED_PER_TEN / 10,
+                "seed_seconds": seeded, "duration": options.ring_duration,
+                "deadline_ms": DEADLINE_MS, "grace_ms": GRACE_MS, "parts": parts}
+
     def profile(self, meter: CpuMeter) -> dict[str, Any]:
-        """A max-rate pipeline run with py-spy on the running services."""
-        assert self.services is not None
+        """A max-rate pipeline run with py-spy on the running services; with the webhook
+        intake, also a webhook run under py-spy (its stacks in a folder of their own)."""
         out = self.root / "profiles"
-        self.say(f"profile: py-spy on the four services, {self.options.calls} calls at the "
+        self.say(f"profile: py-spy on the services, {self.options.calls} calls at the "
                  f"maximum rate (raw stacks in {out})...")
+        found = self.under_py_spy(out, "prof", "pipeline under py-spy", meter)
+        if self.options.webhooks:
+            self.say(f"profile: py-spy on the services, {self.options.calls} webhook calls "
+                     f"(raw stacks in {out / 'webhook'})...")
+            found["webhook"] = self.under_py_spy(out / "webhook", "hprof",
+                                                 "webhook intake under py-spy", meter,
+                                                 webhooks=True)
+        return found
+
+    def under_py_spy(self, out: Path, phase: str, name: str, meter: CpuMeter,
+                     webhooks: bool = False) -> dict[str, Any]:
+        assert self.services is not None
         self.profilers = start_profilers(self.services, out, RATE_HZ)
-        profiled = self.through_pipeline("prof", None, "pipeline under py-spy", meter)
+        profiled = self.through_pipeline(phase, None, name, meter, webhooks=webhooks)
         stop_profilers(self.profilers, 60)
         self.profilers = {}
         found = {
@@ -252,6 +340,8 @@ class Benchmark:
             "services": {name: summarise_profile(out / f"{name}.txt", RATE_HZ)
                          for name in SERVICES if (out / f"{name}.txt").exists()},
         }
+        if webhooks:
+            found["run"]["accepted_per_s"] = profiled["http"]["accepted_per_s"]
         for name, summary in found["services"].items():
             summary["cpu_s_psutil"] = profiled.get("cpu", {}).get("cpu_s", {}).get(name)
         return found
@@ -295,6 +385,7 @@ class Benchmark:
 
 def run(options: Options) -> dict[str, Any]:
     """The whole benchmark; returns the figures (what --json prints)."""
+    options.ring_rate_list()  # a bad list stops the run before anything starts
     say = Say(options.json)
     root = options.root.resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -316,7 +407,11 @@ def run(options: Options) -> dict[str, Any]:
                    "lookup_concurrency": options.lookup_concurrency,
                    "clients": CLIENTS, "owned_share": OWNED_SHARE,
                    "unknown_callers": UNKNOWN_SHARE, "database_fsync": not options.fast_db,
-                   "coordinator_linger_ms": options.coordinator_linger_ms, "run_id": run_id},
+                   "coordinator_linger_ms": options.coordinator_linger_ms,
+                   "webhooks": options.webhooks,
+                   "webhook_connections": options.webhook_connections,
+                   "ring_rates": options.ring_rate_list() if options.ring else [],
+                   "run_id": run_id},
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     try:
@@ -333,6 +428,10 @@ def run(options: Options) -> dict[str, Any]:
         if options.references:
             result["references"] = benchmark.references(half_rate)
         result["pipeline"], meter = benchmark.pipeline(half_rate)
+        if options.webhooks:
+            result["webhook"] = benchmark.webhook_intake(meter)
+        if options.ring:
+            result["ring"] = benchmark.ring_answers(meter)
         if options.profile:
             result["profile"] = benchmark.profile(meter)
         if options.compare_log_level:

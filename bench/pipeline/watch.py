@@ -8,7 +8,7 @@ import contextlib
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,10 +99,16 @@ class Watcher:
 async def load_run(name: str, bootstrap: str, source: str, calls: list[Call],
                    expected: dict[str, set[bytes]], rate: float | None,
                    meter: CpuMeter | None, stall_timeout: float, say: Callable[[str], None],
-                   logs: list[Path] | None = None) -> dict[str, Any]:
+                   logs: list[Path] | None = None,
+                   feeder: Callable[[dict[bytes, float]], Awaitable[None]] | None = None
+                   ) -> dict[str, Any]:
     """Feeds `calls` to `source` and waits until every expected call reached every final
     topic (the first topic of `expected` holds every call), or nothing moved for
-    `stall_timeout` seconds (SETTLE_SECONDS once the first topic is complete)."""
+    `stall_timeout` seconds (SETTLE_SECONDS once the first topic is complete).
+
+    `feeder(sent)` sends the calls another way than to `source` (notes each call's send time
+    in `sent`); it may take a call out of the `expected` sets, when the call was refused and
+    goes nowhere."""
     watcher = Watcher(bootstrap, expected)
     await watcher.start()
     watching = asyncio.create_task(watcher.run())
@@ -112,7 +118,8 @@ async def load_run(name: str, bootstrap: str, source: str, calls: list[Call],
     try:
         if meter:
             meter.start()
-        feeding = asyncio.create_task(feed(bootstrap, source, calls, rate, sent))
+        feeding = asyncio.create_task(
+            feeder(sent) if feeder else feed(bootstrap, source, calls, rate, sent))
         last_done, last_move = 0, time.perf_counter()
         reported = time.perf_counter()
         while True:
