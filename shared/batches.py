@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from types import TracebackType
@@ -130,6 +130,12 @@ class Batch:
             except (ValidationError, UnicodeDecodeError) as error:
                 await self.reject(record, error)
         return items
+
+    async def handle_each(self, model: type[E], handle: Callable[[E], Awaitable[None]]) -> None:
+        """Each record's event handled on its own, in batch order (`each`)."""
+        for item in await self.parse(model):
+            async with self.each(item):
+                await handle(item.event)
 
     async def reject(self, record: ConsumerRecord, error: BaseException) -> None:
         rejected = rejection(self.service, record, error)

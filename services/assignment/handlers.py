@@ -5,6 +5,8 @@ they announce is confirmed together."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from services.assignment import service
 from services.assignment.service import Assignment
 from shared import topics
@@ -27,6 +29,4 @@ async def assign_on_call_routed(records: Records[CallRouted],
 async def count_outcome_on_deal_closed(records: Records[DealClosed],
                                        deps: Assignment = Assignment.inject()) -> None:
     async with Batch(records, "assignment", deps.publisher) as batch:
-        for item in await batch.parse(DealClosed):
-            async with batch.each(item):
-                await service.count_outcome(deps, item.event)
+        await batch.handle_each(DealClosed, partial(service.count_outcome, deps))

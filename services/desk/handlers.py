@@ -5,6 +5,8 @@ records at a time (`shared.batches`), each recorded in order."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from services.desk import service
 from services.desk.service import Desk
 from shared import topics
@@ -17,9 +19,7 @@ router = service_router()
 
 async def _record_all(records: Records[Event], model: type[Event], deps: Desk) -> None:
     async with Batch(records, "desk", deps.publisher) as batch:
-        for item in await batch.parse(model):
-            async with batch.each(item):
-                await service.record_call(deps, item.event)
+        await batch.handle_each(model, partial(service.record_call, deps))
 
 
 @batch_subscriber(router, topics.CALLS_ENRICHED, "desk")

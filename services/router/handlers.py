@@ -3,6 +3,8 @@ client department has qualified it. A batch of calls at a time (`shared.batches`
 
 from __future__ import annotations
 
+from functools import partial
+
 from services.router import service
 from services.router.service import Routing
 from shared import topics
@@ -16,14 +18,10 @@ router = service_router()
 @batch_subscriber(router, topics.CALLS_ENRICHED, "router")
 async def route_on_call_enriched(records: Records[CallEnriched], deps: Routing = Routing.inject()) -> None:
     async with Batch(records, "router", deps.publisher) as batch:
-        for item in await batch.parse(CallEnriched):
-            async with batch.each(item):
-                await service.route_ringing_call(deps, item.event)
+        await batch.handle_each(CallEnriched, partial(service.route_ringing_call, deps))
 
 
 @batch_subscriber(router, topics.CALLS_QUALIFIED, "router")
 async def route_on_call_qualified(records: Records[CallQualified], deps: Routing = Routing.inject()) -> None:
     async with Batch(records, "router", deps.publisher) as batch:
-        for item in await batch.parse(CallQualified):
-            async with batch.each(item):
-                await service.route_qualified_call(deps, item.event)
+        await batch.handle_each(CallQualified, partial(service.route_qualified_call, deps))

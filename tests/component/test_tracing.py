@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from faststream.kafka import KafkaMessage, TestKafkaBroker
+from faststream.kafka import KafkaBroker, KafkaMessage, TestKafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -189,16 +189,24 @@ def test_spans_are_exported_only_to_a_configured_endpoint(monkeypatch):
         server.shutdown()
 
 
-async def test_without_spans_the_trace_context_a_call_came_with_travels_on(spans):
-    # Traces not exported: no spans are made, and a connector's trace context reaches the end
-    _, exporter = spans
+def pipeline_without_spans() -> tuple[KafkaBroker, list[tuple[str, str | None]]]:
+    """The pipeline on a broker that makes no spans, and what reaches calls.routed: each
+    call's id and the traceparent it carries."""
     broker = wired(make_broker(KafkaSettings(), "component"))
-    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    seen = []
+    seen: list[tuple[str, str | None]] = []
 
     @broker.subscriber(topics.CALLS_ROUTED.name)
     async def collect(event: dict, msg: KafkaMessage):
         seen.append((event["call_id"], msg.headers.get("traceparent")))
+
+    return broker, seen
+
+
+async def test_without_spans_the_trace_context_a_call_came_with_travels_on(spans):
+    # Traces not exported: no spans are made, and a connector's trace context reaches the end
+    _, exporter = spans
+    broker, seen = pipeline_without_spans()
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
     async with TestKafkaBroker(broker) as br:
         await br.publish(pbx_event("t5"), topics.PBX_EVENTS.name,
@@ -211,13 +219,8 @@ async def test_without_spans_the_trace_context_a_call_came_with_travels_on(spans
 async def test_without_spans_a_webhooks_trace_context_travels_on(spans):
     # Traces not exported: no span per request either; the connector's context goes on
     _, exporter = spans
-    broker = wired(make_broker(KafkaSettings(), "component"))
+    broker, seen = pipeline_without_spans()
     traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    seen = []
-
-    @broker.subscriber(topics.CALLS_ROUTED.name)
-    async def collect(event: dict, msg: KafkaMessage):
-        seen.append((event["call_id"], msg.headers.get("traceparent")))
 
     @contextlib.asynccontextmanager
     async def no_resources():
