@@ -14,6 +14,7 @@ from shared.kafka import create_topics
 from shared.settings import DatabaseSettings, KafkaSettings
 from switchboard.audit import audit_command
 from switchboard.bench import bench_command
+from switchboard.desk_bench import desk_bench_command
 from switchboard.importer import import_app
 from switchboard.integrations import integration_app
 from switchboard.replay import replay_command
@@ -38,6 +39,7 @@ app.command("token")(token_command)
 app.command("audit")(audit_command)
 app.command("bench")(bench_command)
 app.command("ring-bench")(ring_bench_command)
+app.command("desk-bench")(desk_bench_command)
 
 console = Console(soft_wrap=True)  # a path, a URL or a token on one line, as scripts read them
 Root = Annotated[Path, typer.Option(help="Folder the dev stack owns.")]

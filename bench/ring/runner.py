@@ -10,7 +10,6 @@ import json
 import os
 import random
 import secrets
-import signal
 import sys
 import time
 import uuid
@@ -22,21 +21,19 @@ from typing import Any
 import httpx
 import psutil
 
-from bench.pipeline.broker import ensure_topics, wait_drained
 from bench.pipeline.client_base import bench_rules
-from bench.pipeline.cpu import CpuMeter, infra_pids
+from bench.pipeline.cpu import CpuMeter
 from bench.pipeline.profiling import (RATE_HZ, start_profilers, stop_profilers,
                                       summarise_profile)
-from bench.pipeline.runner import Say, check_alive, lock_root, machine, stop_bench_leftovers
+from bench.pipeline.runner import Say, check_alive, machine
 from bench.ring.client_base import OWNED_PER_TEN, SEGMENTS, Desks, RingBase, seed_ring_base
 from bench.ring.load import UNKNOWN_SHARE, make_asks, offer
 from bench.ring.metrics import answered_between, route_answers
 from bench.ring.options import Options
 from bench.ring.report import FALLBACK_EXTENSION, cpu_per_request, report, summarise, verdict
 from bench.ring.stages import offer_watched
-from shared import topics
-from shared.kafka import group_id
-from switchboard.devstack import Infrastructure, Services
+from bench.stack import Stack, guarded_run
+from switchboard.devstack import Infrastructure
 from switchboard.infra import free_port
 from switchboard.infra.logs import tail
 from switchboard.infra.processes import find_running, start_process, stop_process_tree
@@ -59,26 +56,18 @@ class RingBenchmark:
     root: Path
     say: Say
     run_id: str
-    infra: Infrastructure
+    stack: Stack
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    services: Services | None = None
     reference: psutil.Popen | None = None
     reference_url: str = ""
     profilers: dict[str, Any] = field(default_factory=dict)
-    groups: dict[str, tuple[list[int], bool]] = field(default_factory=dict)
     rng: random.Random = field(default_factory=lambda: random.Random(SEED))
 
-    # ---- the broker, the database, the client base
+    @property
+    def infra(self) -> Infrastructure:
+        return self.stack.infra
 
-    def start_infrastructure(self) -> dict[str, Any]:
-        self.infra.start(log=self.say)
-        asyncio.run(ensure_topics(self.infra.bootstrap, [t.name for t in topics.ALL],
-                                  self.options.partitions))
-        broker_pid, db_pid, how_broker, how_db = infra_pids(self.infra)
-        self.groups = {"broker": ([broker_pid] if broker_pid else [], False),
-                       "database": ([db_pid] if db_pid else [], True),
-                       "bench": ([os.getpid()], False)}
-        return {"broker": how_broker, "database": how_db}
+    # ---- the client base
 
     def seed(self, desks: Desks) -> tuple[RingBase, float]:
         clients = self.options.clients
@@ -94,20 +83,14 @@ class RingBenchmark:
     def start_services(self, rules: Path) -> None:
         self.say("starting intake, lookup, router" + (" and assignment..." if
                  self.options.assignment else " (not the assignment)..."))
-        env = {**self.infra.env(), "SWITCHBOARD_ROUTER_RULES_FILE": str(rules)}
         intake_env = {
             "SWITCHBOARD_INTAKE_CONNECTORS": json.dumps({CONNECTOR: self.secret}),
             "SWITCHBOARD_INTAKE_ROUTE_DEADLINE_MS": str(self.options.deadline_ms),
             "SWITCHBOARD_INTAKE_ROUTE_FALLBACK_EXTENSION": FALLBACK_EXTENSION,
         }
-        # Ports the kernel picks (see bench.pipeline.runner.Benchmark.start_services).
-        self.services = services = Services(self.root, env, usual_ports=False)
-        for name in RING_PATH + (("assignment",) if self.options.assignment else ()):
-            services.start(name, free_port(), intake_env if name == "intake" else None)
-        services.wait_ready(180)
-        check_alive(services)
-        for name, service in services.running.items():
-            self.groups[name] = ([service.process.pid], True)
+        self.stack.start_services(
+            RING_PATH + (("assignment",) if self.options.assignment else ()),
+            {"SWITCHBOARD_ROUTER_RULES_FILE": str(rules)}, {"intake": intake_env})
 
     def start_reference(self, desks: Desks) -> None:
         self.say("starting the reference (FastAPI + one asyncpg query)...")
@@ -138,20 +121,14 @@ class RingBenchmark:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the reference is not ready after 60 s:\n{tail(log)}")
             time.sleep(0.3)
-        self.groups["reference"] = ([self.reference.pid], True)
+        self.stack.groups["reference"] = ([self.reference.pid], True)
 
     def url(self, system: str) -> str:
         if system == "reference":
             return self.reference_url + ROUTE_PATH
-        assert self.services is not None
-        return self.services.running["intake"].url + ROUTE_PATH
+        return self.stack.url("intake") + ROUTE_PATH
 
     # ---- the parts
-
-    def drained(self) -> None:
-        assert self.services is not None
-        wait_drained(self.infra.bootstrap, [group_id(n) for n in self.services.running],
-                     self.say)
 
     def part(self, system: str, rate: int, base: RingBase, label: str,
              measured: bool = True, seconds: float | None = None) -> dict[str, Any]:
@@ -160,11 +137,11 @@ class RingBenchmark:
         seconds = options.duration if seconds is None else seconds
         n = max(1, round(rate * seconds))
         asks = make_asks(f"{self.run_id}{label}", n, base, self.rng)
-        self.drained()
-        intake_url = self.services.running["intake"].url if self.services else ""
+        self.stack.drained()
+        intake_url = self.stack.url("intake")
         counting = system == "pipeline"
         before = route_answers(intake_url) if counting else None
-        meter = CpuMeter(self.groups) if measured else None
+        meter = CpuMeter(self.stack.groups) if measured else None
         load_average = [round(x, 2) for x in os.getloadavg()]
         offering = offer(self.url(system), asks, rate, (CONNECTOR, self.secret),
                          options.connections, options.timeout)
@@ -178,8 +155,8 @@ class RingBenchmark:
         else:
             answers = asyncio.run(offering)
             cpu = meter.stop() if meter else None
-        if self.services:
-            check_alive(self.services)
+        if self.stack.services:
+            check_alive(self.stack.services)
         summary = summarise(asks, answers, rate, options.deadline_ms, options.grace_ms)
         summary["load_average"] = load_average
         if counting:
@@ -204,21 +181,22 @@ class RingBenchmark:
                       seconds=self.options.warmup)
 
     def profile(self, base: RingBase) -> dict[str, Any]:
-        assert self.services is not None
+        services = self.stack.services
+        assert services is not None
         rate = self.options.profile_rate
         assert rate is not None
         out = self.root / "profiles"
         self.say(f"profile: py-spy on the four services, {rate}/s for "
                  f"{self.options.duration:g} s (raw stacks in {out})...")
-        self.drained()
-        self.profilers = start_profilers(self.services, out, RATE_HZ)
+        self.stack.drained()
+        self.profilers = start_profilers(services, out, RATE_HZ)
         profiled = self.part("pipeline", rate, base, "prof")
         stop_profilers(self.profilers, 60)
         self.profilers = {}
         return {
             "rate": rate, "rate_hz": RATE_HZ, "folder": str(out), "part": profiled,
             "services": {name: summarise_profile(out / f"{name}.txt", RATE_HZ)
-                         for name in self.services.running if (out / f"{name}.txt").exists()},
+                         for name in services.running if (out / f"{name}.txt").exists()},
         }
 
     def stop(self) -> None:
@@ -230,10 +208,7 @@ class RingBenchmark:
             with contextlib.suppress(Exception):
                 stop_process_tree(self.reference, 10)
             (self.root / REFERENCE_PID).unlink(missing_ok=True)
-        if self.services is not None:
-            with contextlib.suppress(Exception):
-                self.services.stop_all()
-        self.infra.stop()
+        self.stack.stop()
 
 
 def run(options: Options) -> dict[str, Any]:
@@ -241,17 +216,9 @@ def run(options: Options) -> dict[str, Any]:
     rates = options.rate_list()
     say = Say(options.json)
     root = options.root.resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    lock = lock_root(root)
-    stop_reference_leftover(root, say)
-    stop_bench_leftovers(root, say)
-    for old in (root / "logs").glob("*.log") if (root / "logs").exists() else []:
-        old.unlink()  # one run's logs
     run_id = uuid.uuid4().hex[:6]
-    benchmark = RingBenchmark(options, root, say, run_id,
-                              Infrastructure(root, options.partitions, fast=options.fast_db))
-    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_interrupt),
-                signal.SIGINT: signal.getsignal(signal.SIGINT)}
+    stack = Stack(root, say, Infrastructure(root, options.partitions, fast=options.fast_db))
+    benchmark = RingBenchmark(options, root, say, run_id, stack)
     systems = ["reference", "pipeline"] if options.reference else ["pipeline"]
     result: dict[str, Any] = {
         "config": {"rates": rates, "duration": options.duration, "clients": options.clients,
@@ -264,8 +231,9 @@ def run(options: Options) -> dict[str, Any]:
                    "run_id": run_id},
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    try:
-        result["infrastructure"] = benchmark.start_infrastructure()
+    with guarded_run(root, say, benchmark.stop):
+        stop_reference_leftover(root, say)
+        result["infrastructure"] = stack.start_infrastructure(options.partitions)
         result["machine"] = machine()
         rules = bench_rules(root)
         desks = Desks.from_rules(rules)
@@ -289,13 +257,6 @@ def run(options: Options) -> dict[str, Any]:
         result["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         (root / "last-run.json").write_text(json.dumps(result, indent=2))
         return result
-    finally:
-        for s in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(s, signal.SIG_IGN)  # a second Ctrl-C must not stop the cleaning up
-        benchmark.stop()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        lock.close()
 
 
 def execute(options: Options) -> int:
@@ -314,7 +275,3 @@ def stop_reference_leftover(root: Path, say: Say) -> None:
             say(f"stopping the reference (pid {process.pid}) left by an earlier run")
             stop_process_tree(process, 10)
     pid_file.unlink(missing_ok=True)
-
-
-def _raise_interrupt(*_: object) -> None:
-    raise KeyboardInterrupt

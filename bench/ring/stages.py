@@ -27,13 +27,14 @@ LATE_SECONDS = 2.0  # after the last answer, how long decisions still come in
 
 
 class StageWatch:
-    """The Kafka timestamp (seconds) of each call's first record on each topic, by the
-    PBX's call id (the part after the connector's name)."""
+    """The Kafka timestamp (seconds) of each call's first record on each topic (the three
+    of a ring-time answer unless `watched` names others), by the PBX's call id (the part
+    after the connector's name)."""
 
-    def __init__(self, bootstrap: str, tag: str) -> None:
+    def __init__(self, bootstrap: str, tag: str, watched: tuple[str, ...] = TOPICS) -> None:
         self.bootstrap = bootstrap
         self.tag = tag.encode()
-        self.seen: dict[str, dict[str, float]] = {t: {} for t in TOPICS}
+        self.seen: dict[str, dict[str, float]] = {t: {} for t in watched}
         self.consumer: AIOKafkaConsumer | None = None
         self.task: asyncio.Task[None] | None = None
 
@@ -41,7 +42,7 @@ class StageWatch:
         self.consumer = consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap,
                                                     group_id=None, enable_auto_commit=False)
         await consumer.start()
-        tps = [tp for topic in TOPICS for tp in await partitions_of(consumer, topic)]
+        tps = [tp for topic in self.seen for tp in await partitions_of(consumer, topic)]
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
         for tp in tps:
