@@ -228,7 +228,9 @@ def report(result: dict[str, Any]) -> str:
     if cpu:
         per = cpu["per_group"]
         lines += ["", f"CPU over the measured part ({cpu['wall_s']:g} s; psutil): cores busy, "
-                      f"ms per call, us per message read by the browsers ({cpu['messages']})",
+                      f"ms per call, us per message read by the browsers ({cpu['messages']} "
+                      f"messages, {cpu.get('megabytes')} MB; a snapshot after falling behind is "
+                      "one message of every card shown)",
                   f"  {'':7}" + " ".join(f"{g[:10]:>10}" for g in CPU_GROUPS)
                   + "  machine busy, other"]
         lines.append(f"  {'cores':7}" + " ".join(

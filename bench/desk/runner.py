@@ -134,7 +134,7 @@ class DeskBenchmark:
         meter = CpuMeter(self.stack.groups)
         await _sleep_until(measured_from, sending)
         meter.start()
-        messages_before = _messages(browsers)
+        messages_before, bytes_before = _messages(browsers), _bytes(browsers)
         if options.profile:
             assert self.stack.services is not None
             self.profilers = await asyncio.to_thread(
@@ -142,6 +142,7 @@ class DeskBenchmark:
         await _sleep_until(measured_until, sending)
         cpu = meter.stop()
         cpu["messages"] = _messages(browsers) - messages_before
+        cpu["megabytes"] = round((_bytes(browsers) - bytes_before) / 1e6, 1)
         if self.profilers:
             await asyncio.to_thread(stop_profilers, self.profilers, 60)
             self.profilers = {}
@@ -196,6 +197,10 @@ class LoopLag:
 
 def _messages(browsers: list[Browser]) -> int:
     return sum(b.reader.messages for b in browsers)
+
+
+def _bytes(browsers: list[Browser]) -> int:
+    return sum(b.reader.bytes_read for b in browsers)
 
 
 async def _sleep_until(moment: float, sending: asyncio.Task[Any]) -> None:
@@ -262,6 +267,7 @@ def run(options: Options) -> dict[str, Any]:
                          "other_share": (cpu["other_s"] / cpu["wall_s"] / cpu["cpus"]
                                          if cpu.get("wall_s") else 0.0),
                          "cpu_s": cpu["cpu_s"], "messages": cpu["messages"],
+                         "megabytes": cpu["megabytes"],
                          "per_group": cpu_figures(cpu, result["figures"]["calls"],
                                                   cpu["messages"])}
         if options.profile:
