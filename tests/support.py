@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -242,3 +243,26 @@ async def employee_with_token(url: str, **kw) -> tuple[uuid.UUID, str]:
         return employee_id, await api_token(conn, employee_id=employee_id)
     finally:
         await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def instead_of_the_session_assignment(services, database_url: str, domain: str
+                                            ) -> AsyncIterator[None]:
+    """While a fixture runs assignment replicas of its own (its own head of sales, deadline or
+    keep rules): the session's replica is stopped; afterwards the fixture's staff (e-mails
+    @`domain`) are retired and the session's replica is back."""
+    replica = services.running.get("assignment")
+    if replica is not None:
+        await asyncio.to_thread(replica.stop)
+    try:
+        yield
+    finally:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute("UPDATE employees SET active = false WHERE email LIKE $1",
+                               f"%@{domain}")
+        finally:
+            await conn.close()
+        if replica is not None:
+            services.start("assignment", replica.port)
+            await asyncio.to_thread(services.wait_ready, 90, ["assignment"])

@@ -23,6 +23,7 @@ import pytest
 from switchboard.devstack import Services
 from tests.browser.support import CHROMIUM, DOMAIN, KIND, Person, Stack, person
 from tests.conftest import Endpoints
+from tests.support import instead_of_the_session_assignment
 
 INSTALL = "bash tools/install-browser.sh"
 
@@ -77,36 +78,25 @@ async def page_of(context_of):
 
 @pytest.fixture(scope="package")
 async def stack(infra: Endpoints, services: Services, tmp_path_factory) -> AsyncIterator[Stack]:
-    session_replica = services.running.get("assignment")
-    if session_replica is not None:
-        await asyncio.to_thread(session_replica.stop)
-    mine = Services(tmp_path_factory.mktemp("desk-browser"), infra.env(), usual_ports=False)
-    try:
-        mine.start("assignment", extra_env={
-            "SWITCHBOARD_ASSIGNMENT_INBOX_DEADLINE_SECONDS": "600",
-            "SWITCHBOARD_ASSIGNMENT_DEADLINE_POLL_SECONDS": "1",
-            "SWITCHBOARD_ASSIGNMENT_RETRY_SECONDS": "1",
-            "SWITCHBOARD_ASSIGNMENT_LOW_VOLUME_PER_HOUR": "0",
-            "SWITCHBOARD_ASSIGNMENT_KEEP_MODE": "off",
-        })
-        await asyncio.to_thread(mine.wait_ready, 90, ["assignment"])
-        mine.start("desk", extra_env={
-            "SWITCHBOARD_DESK_LOOKUP_URL": services.running["lookup"].url,
-            "SWITCHBOARD_DESK_SESSION_CHECK_SECONDS": "1",
-        })
-        await asyncio.to_thread(mine.wait_ready, 90, ["desk"])
-        yield Stack(mine.running["desk"].url, services.running["intake"].url, infra)
-    finally:
-        await asyncio.to_thread(mine.stop_all)
-        conn = await asyncpg.connect(infra.database_url)
+    async with instead_of_the_session_assignment(services, infra.database_url, DOMAIN):
+        mine = Services(tmp_path_factory.mktemp("desk-browser"), infra.env(), usual_ports=False)
         try:
-            await conn.execute("UPDATE employees SET active = false WHERE email LIKE $1",
-                               f"%@{DOMAIN}")
+            mine.start("assignment", extra_env={
+                "SWITCHBOARD_ASSIGNMENT_INBOX_DEADLINE_SECONDS": "600",
+                "SWITCHBOARD_ASSIGNMENT_DEADLINE_POLL_SECONDS": "1",
+                "SWITCHBOARD_ASSIGNMENT_RETRY_SECONDS": "1",
+                "SWITCHBOARD_ASSIGNMENT_LOW_VOLUME_PER_HOUR": "0",
+                "SWITCHBOARD_ASSIGNMENT_KEEP_MODE": "off",
+            })
+            await asyncio.to_thread(mine.wait_ready, 90, ["assignment"])
+            mine.start("desk", extra_env={
+                "SWITCHBOARD_DESK_LOOKUP_URL": services.running["lookup"].url,
+                "SWITCHBOARD_DESK_SESSION_CHECK_SECONDS": "1",
+            })
+            await asyncio.to_thread(mine.wait_ready, 90, ["desk"])
+            yield Stack(mine.running["desk"].url, services.running["intake"].url, infra)
         finally:
-            await conn.close()
-        if session_replica is not None:
-            services.start("assignment", session_replica.port)
-            await asyncio.to_thread(services.wait_ready, 90, ["assignment"])
+            await asyncio.to_thread(mine.stop_all)
 
 
 @pytest.fixture(scope="package")

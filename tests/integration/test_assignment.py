@@ -38,8 +38,8 @@ from shared.kafka import group_id
 from switchboard.devstack import ServiceProcess, Services
 from switchboard.token import token_command
 from tests.conftest import Endpoints
-from tests.support import (TopicWatch, about, body, random_id, seed_client, seed_employee,
-                           wait_committed)
+from tests.support import (TopicWatch, about, body, instead_of_the_session_assignment, random_id,
+                           seed_client, seed_employee, wait_committed)
 
 pytestmark = pytest.mark.integration
 
@@ -212,35 +212,24 @@ async def world(infra: Endpoints, services: Services,
         "SWITCHBOARD_ASSIGNMENT_KEEP_THRESHOLDS": json.dumps({"RUB": KEEP_FROM}),
         "SWITCHBOARD_ASSIGNMENT_HEAD_EMAIL": head_email,
     }
-    session_replica = services.running.get("assignment")
-    if session_replica is not None:
-        await asyncio.to_thread(session_replica.stop)
-    # Two replicas in the consumer group, each with its own log.
-    groups = [Services(Path(tmp_path_factory.mktemp(f"replica-{i}")), infra.env(),
-                       usual_ports=False)
-              for i in range(2)]
-    for g in groups:
-        g.start("assignment", extra_env=extra)
-    try:
+    async with instead_of_the_session_assignment(services, infra.database_url, DOMAIN):
+        # Two replicas in the consumer group, each with its own log.
+        groups = [Services(Path(tmp_path_factory.mktemp(f"replica-{i}")), infra.env(),
+                           usual_ports=False)
+                  for i in range(2)]
         for g in groups:
-            await asyncio.to_thread(g.wait_ready, 90)
-        await wait_no_due_leads(infra.database_url)
-        world = World(infra, groups, extra, head_id, "")
-        world.staff.append(head_id)
-        world.head_token = await world.token(head_id)
-        yield world
-    finally:
-        for g in groups:
-            await asyncio.to_thread(g.stop_all)
-        conn = await asyncpg.connect(infra.database_url)
+            g.start("assignment", extra_env=extra)
         try:
-            await conn.execute("UPDATE employees SET active = false WHERE email LIKE $1",
-                               f"%@{DOMAIN}")
+            for g in groups:
+                await asyncio.to_thread(g.wait_ready, 90)
+            await wait_no_due_leads(infra.database_url)
+            world = World(infra, groups, extra, head_id, "")
+            world.staff.append(head_id)
+            world.head_token = await world.token(head_id)
+            yield world
         finally:
-            await conn.close()
-        if session_replica is not None:
-            services.start("assignment", session_replica.port)
-            await asyncio.to_thread(services.wait_ready, 90, ["assignment"])
+            for g in groups:
+                await asyncio.to_thread(g.stop_all)
 
 
 # ---------------------------------------------------------------------------- the deadline
