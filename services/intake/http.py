@@ -208,6 +208,18 @@ _ROUTE_ANSWERS: dict[int | str, dict[str, Any]] = {
     **errors(400, 401, 404, 405, 413)}
 
 
+async def _body_within(request: Request, limit: int) -> bytes | JSONResponse:
+    """The request's body, or a 413 answer when its declared or sent size is over limit (a
+    declared size over it is refused before the body is read)."""
+    declared = request.headers.get("content-length") or "0"
+    if declared.isdigit() and int(declared) > limit:
+        return error(413, f"body of {declared} bytes exceeds {limit}")
+    raw = await request.body()
+    if len(raw) > limit:
+        return error(413, f"body of {len(raw)} bytes exceeds {limit}")
+    return raw
+
+
 def pbx_routes(broker: KafkaBroker) -> APIRouter:
     api = APIRouter()
 
@@ -219,13 +231,9 @@ def pbx_routes(broker: KafkaBroker) -> APIRouter:
                                 request: Request,
                                 deps: Intake = Depends(Intake.provider(broker))
                                 ) -> JSONResponse:
-        limit = deps.rules.max_body_bytes
-        declared = int(request.headers.get("content-length") or 0)
-        if declared > limit:
-            return error(413, f"body of {declared} bytes exceeds {limit}")
-        raw = await request.body()
-        if len(raw) > limit:
-            return error(413, f"body of {len(raw)} bytes exceeds {limit}")
+        raw = await _body_within(request, deps.rules.max_body_bytes)
+        if isinstance(raw, JSONResponse):
+            return raw
         connector, problem = authenticate(dialect, request, raw, deps.rules)
         if problem:
             log.warning("refused a webhook for %s: %s", dialect, problem)
@@ -263,10 +271,9 @@ def pbx_routes(broker: KafkaBroker) -> APIRouter:
             if echo is None:
                 return error(400, f"expected {zadarma.ECHO_PARAMETER}", zadarma.ECHO_PARAMETER)
             return PlainTextResponse(echo)  # Zadarma checks the URL before it uses it
-        limit = deps.rules.max_body_bytes
-        raw = await request.body()
-        if len(raw) > limit:
-            return error(413, f"body of {len(raw)} bytes exceeds {limit}")
+        raw = await _body_within(request, deps.rules.max_body_bytes)
+        if isinstance(raw, JSONResponse):
+            return raw
         connector, problem = authenticate_route(dialect, request, raw, deps.rules)
         if problem:
             log.warning("refused a route request for %s: %s", dialect, problem)

@@ -178,6 +178,21 @@ async def test_an_unknown_dialect_gets_404_and_a_malformed_request_400(pbx):
     assert (malformed.status_code, malformed.json()["where"]) == (400, "call_id")
 
 
+async def test_a_route_request_over_the_body_limit_gets_413_declared_or_sent(pbx):
+    huge = b"{" + b" " * (70 * 1024) + b"}"
+    sent = await pbx.post("/v1/route/generic", auth=AUTH, content=huge,
+                          headers={"Content-Type": "application/json"})
+    assert sent.status_code == 413 and "exceeds" in sent.json()["error"]
+
+    async def chunks():  # no Content-Length: the size is only known once read
+        for _ in range(70):
+            yield b" " * 1024
+
+    streamed = await pbx.post("/v1/route/generic", auth=AUTH, content=chunks(),
+                              headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413 and "exceeds" in streamed.json()["error"]
+
+
 async def test_with_the_lookup_down_the_fallback_answers_within_the_deadline(
         infra, services: Services, pbx):
     # Whatever stops the pipeline, the PBX gets something it can dial in time.
