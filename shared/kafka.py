@@ -18,7 +18,7 @@ import ssl
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -67,12 +67,6 @@ class Context(_FastStreamContext):
 
     async def use(self, /, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         return super().use(**kwargs)
-
-
-def current_message() -> Any:
-    """The default of a handler's parameter that wants the Kafka message itself (its headers):
-    `msg: KafkaMessage = current_message()`."""
-    return Context("message")
 
 
 def group_id(service: str) -> str:
@@ -157,6 +151,17 @@ def rejection_middleware(service: str) -> type[BaseMiddleware]:
 # The sends of the current `Publisher.together()` block that Kafka has not confirmed yet.
 _UNCONFIRMED: ContextVar[list[asyncio.Future[Any]] | None] = ContextVar(
     "switchboard_unconfirmed_sends", default=None)
+
+
+class PublisherPort(Protocol):
+    """What the services call on `Publisher` (the tests' in-memory publisher stands in for it)."""
+
+    async def publish(self, topic: topics.Topic, event: Event, *, key: bytes | None = None
+                      ) -> None: ...
+
+    async def confirm(self) -> None: ...
+
+    def together(self) -> contextlib.AbstractAsyncContextManager[None]: ...
 
 
 class Publisher:

@@ -1,5 +1,6 @@
-"""In-memory stand-ins for the assignment's ports (`service.LeadStore`, the Publisher), for
-tests that run the use cases and the handlers without PostgreSQL or Kafka."""
+"""In-memory stand-ins for the assignment's ports (`service.LeadStore`,
+`service.LeadTransaction`), for tests that run the use cases and the handlers without
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,13 +15,11 @@ from decimal import Decimal
 from services.assignment.service import LeadStore, LeadTransaction
 from services.assignment.policy import InboxLead, LeadPlan, LeadToClose, PendingLead
 from services.assignment.strength import DepartmentRecord, LeadKind, Negotiator, Record
-from shared import topics
 from shared.events import (
     CallRouted,
     Department,
     Destination,
     EmployeeRef,
-    Event,
     Role,
     ScoredCandidate,
     Stage,
@@ -81,7 +80,7 @@ class InMemoryLeads(LeadStore):
               "outcomes", "published")
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[InMemoryTransaction]:
+    async def transaction(self) -> AsyncIterator[LeadTransaction]:
         before = {name: copy.deepcopy(getattr(self, name)) for name in self._STATE}
         try:
             yield InMemoryTransaction(self)
@@ -311,19 +310,3 @@ class InMemoryTransaction(LeadTransaction):
         if lead.status == "open":
             lead.status = outcome
 
-
-class RecordingPublisher:
-    """Keeps what it is given to publish; `fail` makes the next publish raise (Kafka away)."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[topics.Topic, Event, bytes | None]] = []
-        self.fail = False
-
-    async def publish(self, topic: topics.Topic, event: Event, *, key: bytes | None = None
-                      ) -> None:
-        if self.fail:
-            raise ConnectionError("Kafka is away")
-        self.sent.append((topic, event, key))
-
-    async def confirm(self) -> None:
-        """What it keeps is kept at once: nothing to wait for."""

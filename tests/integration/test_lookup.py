@@ -17,7 +17,7 @@ from shared import topics
 from shared.events import CallerStatus, CallReceived
 from switchboard.devstack import Services
 from tests.conftest import Endpoints
-from tests.fakes.assignment import RecordingPublisher
+from tests.fakes.publishing import RecordingPublisher
 from tests.support import (
     TopicWatch,
     about,

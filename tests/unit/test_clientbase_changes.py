@@ -4,7 +4,6 @@ outcome use case with an in-memory client base: the same request twice changes n
 from __future__ import annotations
 
 import uuid
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -19,8 +18,10 @@ from services.lookup.changes import (KEEP, ClientPhone, LeadToClose, PostedOutco
                                      reported_again)
 from services.lookup.policy import LookupRules
 from services.lookup.service import Lookup
-from shared.access.principals import Scope, integration
-from shared.events import DealClosed, Department, Role, Segment, stable_id
+from shared.access.principals import NotAllowed, Scope, integration, person
+from shared.events import Department, Role, Segment, stable_id
+from tests.fakes.lookup import FakeClientBase
+from tests.fakes.publishing import RecordingPublisher
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 OWNER = uuid.uuid4()
@@ -121,53 +122,54 @@ def test_the_deal_closed_event_has_the_same_id_for_the_same_report():
 # --- the outcome use case, with the client base in memory -------------------------------
 
 
-class Published:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, DealClosed, bytes | None]] = []
-
-    async def publish(self, topic, event, *, key=None) -> None:
-        self.events.append((topic.name, event, key))
-
-
-class OneLead:
-    """A client base that knows one lead and keeps the audit lines written."""
-
-    def __init__(self, lead: LeadToClose) -> None:
-        self.lead = lead
-        self.audit_lines: list[tuple[str, str, dict]] = []
-
-    @asynccontextmanager
-    async def transaction(self):
-        yield self
-
-    async def lock_lead(self, lead_id: uuid.UUID) -> LeadToClose | None:
-        return self.lead if lead_id == self.lead.lead_id else None
-
-    async def reported_outcome(self, lead: LeadToClose, since: datetime):
-        for action, subject, detail in reversed(self.audit_lines):
-            if (action, subject) == ("deal.outcome", str(lead.lead_id)):
-                value = detail["value"]
-                return ReportedOutcome(detail["outcome"],
-                                       Decimal(value) if value is not None else None,
-                                       detail["currency"])
-        return None
-
-    async def audit(self, principal, action: str, subject: str, detail: dict) -> None:
-        self.audit_lines.append((action, subject, detail))
-
-
 async def test_an_outcome_reported_twice_is_published_once():
     lead = LeadToClose(uuid.uuid4(), "office-1:a1", uuid.uuid4(), "open")
-    leads, published = OneLead(lead), Published()
+    leads, published = FakeClientBase(leads=[lead]), RecordingPublisher()
+    # The services' dependencies name the Publisher class, the fake is a `PublisherPort`.
     deps = Lookup(clients=leads, publisher=published,  # type: ignore[arg-type]
                   rules=LookupRules())
     crm = integration("crm", frozenset({Scope.DEALS_WRITE}))
     won = PostedOutcome("won", Decimal("100"), "USD")
     assert (await service.report_outcome(deps, lead.lead_id, won, crm))[0] == "published"
     assert (await service.report_outcome(deps, lead.lead_id, won, crm))[0] == "unchanged"
-    [(topic, event, key)] = published.events
+    [(topic, event, key)] = [(t.name, e, k) for t, e, k in published.sent]
     assert (topic, event.outcome, key) == ("deals.closed", "won", str(lead.client_id).encode())
     assert [line[0] for line in leads.audit_lines] == ["deal.outcome"]
     with pytest.raises(Refusal) as unknown:
         await service.report_outcome(deps, uuid.uuid4(), won, crm)
     assert unknown.value.kind == "not_found"
+
+
+async def test_a_client_upserted_twice_changes_once_and_takes_its_numbers_from_another():
+    other = stored_client(client_id=uuid.uuid4(), external_id="c0", owner_id=None,
+                          phones=(ClientPhone("+79161111111"),), number_ranges=())
+    clients = FakeClientBase(clients=[other])
+    deps = Lookup(clients=clients, publisher=RecordingPublisher(),  # type: ignore[arg-type]
+                  rules=LookupRules())
+    crm = integration("crm", frozenset({Scope.CLIENTS_WRITE}))
+    wanted = request(phones=[("+7 916 111-11-11", "Иван")])
+    first = await service.upsert_client(deps, wanted, crm)
+    assert (first.result, [(m.number, m.from_external_id) for m in first.moved or ()]) == (
+        "created", [("+79161111111", "c0")])
+    assert clients.clients["c1"].phones == (ClientPhone("+79161111111", "Иван"),)
+    assert clients.clients["c0"].phones == ()
+    assert (await service.upsert_client(deps, wanted, crm)).result == "unchanged"
+    assert [line.action for line in clients.audit_lines] == ["client.upsert"]
+
+
+async def test_a_refused_request_leaves_the_client_base_as_it_was_and_a_deleted_client_its_leads():
+    anna = stored_employee()
+    clients = FakeClientBase(employees=[anna], clients=[stored_client(owner_id=None)],
+                             leads=[LeadToClose(uuid.uuid4(), "office-1:a1",
+                                                stable_id("client", "c1"), "open")])
+    deps = Lookup(clients=clients, publisher=RecordingPublisher(),  # type: ignore[arg-type]
+                  rules=LookupRules())
+    operator = person(uuid.uuid4(), "olga@example.ru", "Olga", Department.CLIENT, Role.AGENT)
+    new_and_owned = client_record("c2", name="Лютик", segment="corporate", region="RU",
+                                  owner_email=anna.email)
+    with pytest.raises(NotAllowed):  # once the client is made, before it is given its owner
+        await service.upsert_client(deps, new_and_owned, operator)
+    assert (list(clients.clients), clients.audit_lines) == (["c1"], [])
+    crm = integration("crm", frozenset({Scope.CLIENTS_WRITE}))
+    assert await service.delete_client(deps, "c1", crm) == (stable_id("client", "c1"), 1)
+    assert clients.clients == {} and [lead.client_id for lead in clients.leads.values()] == [None]

@@ -29,7 +29,8 @@ from shared.events import (
     Stage,
     Strategy,
 )
-from tests.fakes.assignment import InMemoryLeads, RecordingPublisher, Staff
+from tests.fakes.assignment import InMemoryLeads, Staff
+from tests.fakes.publishing import RecordingPublisher
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 RULES = AssignmentRules(keep=KeepRules(mode="threshold", thresholds={"RUB": 10_000_000},

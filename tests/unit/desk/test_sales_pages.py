@@ -21,7 +21,8 @@ from services.desk.sales import (Colleague, LeadStatus, MyLead, WonLost, alert_o
 from services.desk.screens import InboxScreen, LeadsScreen
 from shared.events import (DealClosed, Department, EmployeeRef, LeadAssigned, Role, Strategy,
                            utcnow)
-from tests.unit.desk.fakes import WEB, DeskApp, FakeInboxApi, FakeLookupApi, FakeSales, desk_app
+from tests.component.wiring import WEB, DeskApp, desk_app
+from tests.fakes.desk import FakeInboxApi, FakeLookupApi, FakeSales
 from tests.unit.desk.samples import OWNER, enriched, head, negotiator, operator, routed
 
 KIND = ("corporate", "large")

@@ -13,8 +13,8 @@ from shared import topics
 from shared.batches import Batch, Item
 from shared.events import CallerStatus, CallReceived
 from shared.settings import IntakeSettings
-from tests.fakes.assignment import RecordingPublisher
 from tests.fakes.intake import FakeAcceptedCalls
+from tests.fakes.publishing import RecordingPublisher
 
 NOW = datetime(2026, 12, 1, 10, tzinfo=UTC)
 

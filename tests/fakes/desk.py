@@ -1,42 +1,38 @@
-"""In-memory stand-ins of the desk's ports, and a desk app wired with them: signed-in people
-by session cookie, the assignment's inbox and the lookup's outcome API as recorded calls."""
+"""The desk's ports in memory (`services.desk.service`): its own tables, the sales screens'
+reads, the assignment's inbox API and the lookup's client-base API (as recorded calls), and
+the sessions and audit log of the access store."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import httpx
-from fastapi import FastAPI
-from faststream.kafka import KafkaBroker
-
-from services.desk.http import desk_routes
-from services.desk.i18n import Catalogs
-from services.desk.live import Hub, Live
 from services.desk.lookup_api import ApiAnswer, OnBehalf
-from services.desk.policy import DeskCall, DeskRules
+from services.desk.policy import ClientRecord, DeskCall, merged
 from services.desk.sales import Colleague, MyLead
-from services.desk.service import Desk
-from services.desk.web import Web, install_pages
+from services.desk.service import (AuditPort, ClientBaseApiPort, DeskCallsPort, InboxApiPort,
+                                   QualificationClaim, SalesPort)
 from shared.access.credentials import token_hash
-from shared.access.http import SESSION_COOKIE, Access, install_refusals
 from shared.access.principals import Principal
 from shared.access.store import Session
-from shared.events import CallEnriched, utcnow
-from shared.settings import AccessSettings
-
-WEB = Web(catalogs=Catalogs(), zone=ZoneInfo("Europe/Moscow"))
+from shared.events import CallEnriched, CallQualified, utcnow
 
 
-class FakeAccessStore:
+class FakeAccessStore(AuditPort):
+    """People signed in with `sign_in` (by session cookie), and the audit lines written.
+    `shared.access.store.AccessStore` is a class, not a port: this fake has the part of it
+    that a signed-in person's requests use (`session`, `token_principal`, `audit`)."""
+
     def __init__(self) -> None:
         self.sessions: dict[str, Session] = {}
         self.audited: list[tuple[str, str | None]] = []
 
     def sign_in(self, principal: Principal) -> tuple[str, str]:
+        """(the session cookie, its CSRF token)"""
         cookie, csrf = f"cookie-{uuid.uuid4().hex}", f"csrf-{uuid.uuid4().hex}"
         self.sessions[token_hash(cookie)] = Session(principal, csrf, utcnow() + timedelta(days=1))
         return cookie, csrf
@@ -53,25 +49,55 @@ class FakeAccessStore:
         self.audited.append((action, subject))
 
 
-class FakeCalls:
-    """The desk's own tables: no calls kept."""
+class FakeQualificationClaim(QualificationClaim):
+    def __init__(self, calls: FakeDeskCalls, call_id: str) -> None:
+        self.calls, self.call_id = calls, call_id
+        self.existing = calls.qualified.get(call_id)
 
-    async def record(self, call: DeskCall) -> None: ...
+    async def record(self, event: CallQualified, comment: str | None, by: str) -> None:
+        self.calls.qualified[self.call_id] = event
+        self.calls.comments[self.call_id] = (comment, by)
+
+
+class FakeDeskCalls(DeskCallsPort):
+    """The desk's own tables: the calls it heard of (each part kept from the first event that
+    told it, as the table keeps them), their verdicts, people's languages, client records."""
+
+    def __init__(self, clients: dict[uuid.UUID, ClientRecord] | None = None) -> None:
+        self.calls: dict[str, DeskCall] = {}
+        self.qualified: dict[str, CallQualified] = {}
+        self.comments: dict[str, tuple[str | None, str]] = {}  # call: (comment, by whom)
+        self.locales: dict[uuid.UUID, str] = {}
+        self.clients = clients or {}
+
+    async def record(self, call: DeskCall) -> None:
+        stored = self.calls.get(call.call_id)
+        self.calls[call.call_id] = merged(stored, call) if stored else call
 
     async def open_calls(self, since: datetime, limit: int = 500) -> list[DeskCall]:
-        return []
+        open_ = [c for c in self.calls.values()
+                 if c.call_id not in self.qualified and c.started_at > since]
+        return sorted(open_, key=lambda c: c.started_at, reverse=True)[:limit]
 
     async def find(self, call_id: str) -> DeskCall | None:
-        return None
+        return self.calls.get(call_id)
 
-    async def save_locale(self, employee_id: uuid.UUID, locale: str) -> None: ...
+    @asynccontextmanager
+    async def qualifying(self, call: DeskCall) -> AsyncIterator[QualificationClaim]:
+        await self.record(call)
+        yield FakeQualificationClaim(self, call.call_id)
 
-    async def client_record(self, client_id: uuid.UUID) -> None:
-        return None
+    async def save_locale(self, employee_id: uuid.UUID, locale: str) -> None:
+        self.locales[employee_id] = locale
+
+    async def client_record(self, client_id: uuid.UUID) -> ClientRecord | None:
+        return self.clients.get(client_id)
 
 
 @dataclass
-class FakeSales:
+class FakeSales(SalesPort):
+    """What the sales screens read, as given; `leads_of` gives all of a person's leads."""
+
     colleagues_: list[Colleague] = field(default_factory=list)
     leads: dict[uuid.UUID, MyLead] = field(default_factory=dict)
     shopping: list[CallEnriched] = field(default_factory=list)
@@ -94,23 +120,27 @@ class FakeSales:
         return [c for c in self.shopping if owner_id is None or (
             c.ownership is not None and c.ownership.owner.employee_id == owner_id)]
 
-    async def calls_per_hour(self, since: datetime, zone: str):
+    async def calls_per_hour(self, since: datetime, zone: str
+                             ) -> list[tuple[datetime, str | None, int]]:
         return list(self.hours)
 
-    async def alerts_per_day(self, since: datetime, zone: str):
+    async def alerts_per_day(self, since: datetime, zone: str) -> list[tuple[date, int]]:
         return list(self.days)
 
-    async def commercial_strategies(self, since: datetime):
+    async def commercial_strategies(self, since: datetime) -> list[tuple[str, int]]:
         return list(self.strategies)
 
-    async def assignment_delays(self, since: datetime):
+    async def assignment_delays(self, since: datetime) -> list[float]:
         return list(self.delays)
 
 
 @dataclass
-class FakeInboxApi:
+class FakeInboxApi(InboxApiPort):
+    """The assignment's inbox API: `leads` as the inbox, `answers` by call ("inbox", "keep",
+    "assign") instead of the usual 200, and each call made."""
+
     leads: list[dict[str, Any]] = field(default_factory=list)
-    answers: dict[str, ApiAnswer] = field(default_factory=dict)  # "keep" / "assign"
+    answers: dict[str, ApiAnswer] = field(default_factory=dict)
     calls: list[tuple[str, uuid.UUID | None, OnBehalf, Any]] = field(default_factory=list)
 
     async def inbox(self, person: OnBehalf) -> ApiAnswer:
@@ -129,65 +159,19 @@ class FakeInboxApi:
 
 
 @dataclass
-class FakeLookupApi:
+class FakeLookupApi(ClientBaseApiPort):
+    """The lookup's client-base API: every outcome posted is kept and answered `answer`."""
+
     answer: ApiAnswer = field(default_factory=lambda: ApiAnswer(202, body={}))
     outcomes: list[tuple[uuid.UUID, dict[str, Any], OnBehalf]] = field(default_factory=list)
+    clients: list[tuple[str, dict[str, Any], OnBehalf]] = field(default_factory=list)
 
     async def put_client(self, external_id: str, body: dict[str, Any], person: OnBehalf
                          ) -> ApiAnswer:
+        self.clients.append((external_id, body, person))
         return ApiAnswer(200)
 
     async def post_outcome(self, lead_id: uuid.UUID, body: dict[str, Any], person: OnBehalf
                            ) -> ApiAnswer:
         self.outcomes.append((lead_id, body, person))
         return self.answer
-
-
-@dataclass
-class DeskApp:
-    http: httpx.AsyncClient
-    deps: Desk
-    access: FakeAccessStore
-    sales: FakeSales
-    inbox: FakeInboxApi
-    lookup: FakeLookupApi
-
-    def person(self, principal: Principal) -> Browser:
-        cookie, csrf = self.access.sign_in(principal)
-        return Browser(self.http, cookie, csrf)
-
-
-@dataclass
-class Browser:
-    http: httpx.AsyncClient
-    cookie: str
-    csrf: str
-
-    async def get(self, path: str) -> httpx.Response:
-        return await self.http.get(path, headers={"Cookie": f"{SESSION_COOKIE}={self.cookie}"})
-
-    async def post(self, path: str, data: dict[str, str] | None = None, *, csrf: bool = True,
-                   htmx: bool = True) -> httpx.Response:
-        headers = {"Cookie": f"{SESSION_COOKIE}={self.cookie}"}
-        if htmx:
-            headers["HX-Request"] = "true"
-        if csrf:
-            headers["X-CSRF-Token"] = self.csrf
-        return await self.http.post(path, data=data or {}, headers=headers)
-
-
-def desk_app(sales: FakeSales | None = None, inbox: FakeInboxApi | None = None,
-             lookup: FakeLookupApi | None = None) -> tuple[FastAPI, Desk, FakeAccessStore]:
-    broker = KafkaBroker()
-    WEB.install(broker)
-    access = FakeAccessStore()
-    deps = Desk(calls=FakeCalls(), clients=lookup or FakeLookupApi(), audit=access,
-                publisher=None,  # type: ignore[arg-type]
-                live=Live(Hub(64)), rules=DeskRules(), sales=sales or FakeSales(),
-                inbox=inbox or FakeInboxApi()).install(broker)
-    Access(store=access, settings=AccessSettings()).install(broker)  # type: ignore[arg-type]
-    app = FastAPI()
-    install_refusals(app)
-    install_pages(app, broker)
-    app.include_router(desk_routes(broker))
-    return app, deps, access
