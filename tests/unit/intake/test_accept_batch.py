@@ -4,6 +4,7 @@ published once, in order, a call another replica holds waited for where it stand
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
@@ -33,7 +34,7 @@ class HeldOnce(FakeAcceptedCalls):
         super().__init__()
         self.held, self.rounds = held, 0
 
-    async def claim_all(self, calls):
+    async def claim_all(self, calls: Sequence[CallReceived]) -> list[Claim]:
         self.rounds += 1
         claims = await super().claim_all(calls)
         return [Claim.BUSY if c.call_id == self.held and self.rounds == 1 else claim
