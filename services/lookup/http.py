@@ -6,8 +6,10 @@
   masked in the access log like everywhere in the logs.
 - The client base for CRMs, with the checks and messages of the CSV import; the same request
   twice changes nothing the second time and says so (`"result": "unchanged"`):
-  `PUT /v1/clients/{external_id}`, `DELETE /v1/clients/{external_id}` and
-  `PUT /v1/clients/{external_id}/owner` (`clients:write`), `PUT /v1/employees/{email}`
+  `PUT /v1/clients/{external_id}` (`clients:write`; another owner than the client has takes
+  `owners:write` too), `DELETE /v1/clients/{external_id}` and
+  `PUT /v1/clients/{external_id}/owner` (`clients:write` and `owners:write`: a head, an
+  administrator, an integration given `clients:write`), `PUT /v1/employees/{email}`
   (`employees:write`), `POST /v1/leads/{lead_id}/outcome` to deals.closed (`deals:write`).
   A bad field answers 422 with the field in `where`; each change is a line of the audit log
   (`client.upsert`, `client.delete`, `client.owner`, `employee.upsert`, `deal.outcome`).
@@ -30,7 +32,7 @@ from services.lookup.changes import (KEEP, Refusal, client_record, employee_reco
                                      posted_outcome)
 from services.lookup.service import Lookup
 from shared.access.http import Access, ErrorAnswer, Guard, Refused, errors
-from shared.access.principals import Principal, Scope
+from shared.access.principals import NotAllowed, Principal, Scope
 
 
 
@@ -96,6 +98,8 @@ def _refusals_answered() -> Iterator[None]:
         yield
     except Refusal as refusal:
         raise Refused(_STATUS[refusal.kind], refusal.reason, refusal.where) from None
+    except NotAllowed as refusal:
+        raise Refused(403, str(refusal), refusal.where) from None
 
 
 def _unstorable(value: Any) -> str | None:
@@ -269,12 +273,15 @@ def _given(body: BaseModel, name: str, value: Any) -> Any:
 
 
 def client_base_routes(broker: KafkaBroker) -> APIRouter:
-    """What a CRM changes in the client base, with a token of `clients:write`,
-    `employees:write` or `deals:write`; each change is a line of the audit log."""
+    """What a CRM changes in the client base, with a token of `clients:write` (and
+    `owners:write` for owners and removals), `employees:write` or `deals:write`; each change
+    is a line of the audit log."""
     api = APIRouter(tags=["client base"])
     guard = Guard(broker)
     Deps = Annotated[Lookup, Depends(Lookup.provider(broker))]
     ClientsWriter = Annotated[Principal, Depends(guard.allow(Scope.CLIENTS_WRITE))]
+    OwnersWriter = Annotated[Principal, Depends(guard.allow(Scope.CLIENTS_WRITE,
+                                                             Scope.OWNERS_WRITE))]
     EmployeesWriter = Annotated[Principal, Depends(guard.allow(Scope.EMPLOYEES_WRITE))]
     DealsWriter = Annotated[Principal, Depends(guard.allow(Scope.DEALS_WRITE))]
 
@@ -303,7 +310,7 @@ def client_base_routes(broker: KafkaBroker) -> APIRouter:
 
     @api.delete("/v1/clients/{external_id}", response_model=ClientDeleted,
                 responses=errors(401, 403, 404, 422))
-    async def delete_client(external_id: ExternalId, principal: ClientsWriter,
+    async def delete_client(external_id: ExternalId, principal: OwnersWriter,
                             deps: Deps) -> ClientDeleted:
         with _refusals_answered():
             client_id, leads_kept = await service.delete_client(deps, external_id, principal)
@@ -312,7 +319,7 @@ def client_base_routes(broker: KafkaBroker) -> APIRouter:
 
     @api.put("/v1/clients/{external_id}/owner", response_model=OwnerChanged,
              responses=errors(401, 403, 404, 422))
-    async def put_owner(external_id: ExternalId, body: OwnerIn, principal: ClientsWriter,
+    async def put_owner(external_id: ExternalId, body: OwnerIn, principal: OwnersWriter,
                         deps: Deps) -> OwnerChanged:
         with _refusals_answered():
             changed, owner = await service.set_owner(deps, external_id, body.owner_email,

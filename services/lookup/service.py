@@ -23,7 +23,7 @@ from services.lookup.policy import (CallerRecord, Contact, LookupRules, Shopping
                                     current_ownership, detect_shopping, enrich, shopping_alert,
                                     with_contacts)
 from shared import topics
-from shared.access.principals import Principal
+from shared.access.principals import Principal, Scope, require
 from shared.clientbase import checks
 from shared.events import (CallEnriched, CallReceived, ContactRef, EmployeeRef, Ownership,
                            ShoppingAroundDetected, utcnow)
@@ -212,7 +212,8 @@ class Changed:
 async def upsert_client(deps: Lookup, record: ClientRecord, principal: Principal) -> Changed:
     """The client as the CRM has it, created or brought in line (audit: `client.upsert`). A
     number or range another client had moves to this one (and is reported); an owner named by
-    e-mail owns the client from now on, as after an import."""
+    e-mail owns the client from now on, as after an import. Giving a client another owner
+    needs `owners:write` (`NotAllowed`, nothing changes); naming the owner it has does not."""
     now = utcnow()
     async with deps.clients.transaction() as tx:
         owner = await _owner_id(tx, record.owner_email)
@@ -225,6 +226,9 @@ async def upsert_client(deps: Lookup, record: ClientRecord, principal: Principal
                 raise Refusal("conflict", f"the id of client {record.external_id} is taken "
                               "by another client", "external_id")
         changes = client_changes(stored, record, owner)
+        if not isinstance(changes.owner, Keep):
+            require(principal, Scope.OWNERS_WRITE, "owner_email",
+                    "only a head or an administrator gives a client another owner")
         moved = await tx.numbers_of_other_clients(
             stored.client_id, [p.number for p in changes.phones or ()],
             list(changes.number_ranges or ()))
@@ -241,7 +245,7 @@ async def upsert_client(deps: Lookup, record: ClientRecord, principal: Principal
 async def set_owner(deps: Lookup, external_id: str, owner_email: str | None,
                     principal: Principal) -> tuple[Changed, Employee | None]:
     """The client's owner from now on, named by e-mail (None: nobody owns the client; audit:
-    `client.owner`)."""
+    `client.owner`). For whoever may `owners:write` (the endpoint's guard checks it)."""
     now = utcnow()
     email = None if owner_email is None else checked(checks.owner_email, owner_email,
                                                      "owner_email")
@@ -263,7 +267,8 @@ async def set_owner(deps: Lookup, external_id: str, owner_email: str | None,
 async def delete_client(deps: Lookup, external_id: str, principal: Principal
                         ) -> tuple[uuid.UUID, int]:
     """The client is no longer in the client base (audit: `client.delete`): its numbers call
-    in as an unknown caller's. Its leads stay, as history. (client id, leads kept)"""
+    in as an unknown caller's. Its leads stay, as history. (client id, leads kept) For whoever
+    may `owners:write` (the endpoint's guard checks it)."""
     async with deps.clients.transaction() as tx:
         stored = await _existing_client(tx, external_id)
         leads_kept = await tx.delete_client(stored.client_id)

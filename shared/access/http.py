@@ -1,7 +1,7 @@
 """What HTTP endpoints depend on to know who is asking, and the sign-in endpoints for people.
 
-- `Guard(broker).allow(scope)`: a FastAPI dependency that answers 401 without a principal (no
-  or an unknown, expired or revoked token or session), 403 with one that lacks the scope.
+- `Guard(broker).allow(*scopes)`: a FastAPI dependency that answers 401 without a principal
+  (no or an unknown, expired or revoked token or session), 403 with one that lacks a scope.
   A principal comes from `Authorization: Bearer <token>` (a person's or an integration's) or,
   for people in the browser, from the session cookie; a change made with a session cookie
   needs its CSRF token in `X-CSRF-Token` (or the form field `csrf_token`, see `csrf_of`).
@@ -9,7 +9,8 @@
   (rate-limited per account and per address; the same answer for an unknown e-mail and a
   wrong password), `GET` says who is signed in, `DELETE` signs out, `POST
   /v1/session/everywhere` ends every session of the person, `POST /v1/invitations/{token}`
-  sets a password with a one-time link.
+  sets a password with a one-time link. The address of the rate limit is the peer's, or the
+  `X-Forwarded-For` of a proxy uvicorn trusts (`FORWARDED_ALLOW_IPS`, by default 127.0.0.1).
 Errors are `{"error", "where"}` (`ErrorAnswer`), declared in each endpoint's OpenAPI.
 """
 
@@ -32,8 +33,8 @@ from pydantic import BaseModel, Field, field_validator
 from starlette.exceptions import HTTPException
 
 from shared.access.principals import Principal, Scope
-from shared.access.credentials import (SESSION_TOKEN, hash_password, new_token, password_problem,
-                                   token_hash, verify_password)
+from shared.access.credentials import (SESSION_TOKEN, new_password_hash, new_token,
+                                      password_matches, password_problem, token_hash)
 from shared.access.store import AccessStore
 from shared.events import utcnow
 from shared.settings import AccessSettings
@@ -174,13 +175,13 @@ class Guard:
 
     def principal(self) -> Callable[..., Awaitable[Principal]]:
         """Any principal at all."""
-        return self._dependency(None)
+        return self._dependency(())
 
-    def allow(self, scope: Scope) -> Callable[..., Awaitable[Principal]]:
-        """A principal that may `scope`."""
-        return self._dependency(scope)
+    def allow(self, *scopes: Scope) -> Callable[..., Awaitable[Principal]]:
+        """A principal that may every one of `scopes` (403 names the first it may not)."""
+        return self._dependency(scopes)
 
-    def _dependency(self, scope: Scope | None) -> Callable[..., Awaitable[Principal]]:
+    def _dependency(self, scopes: tuple[Scope, ...]) -> Callable[..., Awaitable[Principal]]:
         broker = self.broker
 
         async def principal(request: Request,
@@ -188,8 +189,9 @@ class Guard:
                             ) -> Principal:
             access = Access.of(broker)
             found = await _authenticated(access, request, credentials)
-            if scope is not None and not found.may(scope):
-                raise Refused(403, f"{found.display_name} may not {scope.value}", "scope")
+            for scope in scopes:
+                if not found.may(scope):
+                    raise Refused(403, f"{found.display_name} may not {scope.value}", "scope")
             request.state.principal = found
             return found
 
@@ -276,24 +278,31 @@ def _signed_in(principal: Principal, csrf_token: str) -> SignedIn:
 async def sign_in(access: Access, email: str, password: str, address: str | None
                   ) -> tuple[Principal, str, str]:
     """(principal, session cookie value, CSRF token), or `Refused`: 429 past the rate limit,
-    401 for a wrong password and an unknown e-mail alike."""
+    401 for a wrong password and an unknown e-mail alike.
+
+    The attempt is counted as a failure before its password is checked, so parallel guesses
+    see each other: of any number at once, at most the limit's worth get a password check. A
+    refused attempt is then uncounted (the wait runs from the last real failure), a sign-in
+    clears its account's failures and takes its own attempt off its address."""
     settings, now = access.settings, utcnow()
     account_key, address_key = f"account:{email.strip().lower()}", f"address:{address}"
-    failures = await access.store.failures(
-        [account_key, address_key], now - timedelta(minutes=settings.sign_in_window_minutes))
-    if (failures.get(account_key, 0) >= settings.sign_in_failures_per_account
-            or failures.get(address_key, 0) >= settings.sign_in_failures_per_address):
+    attempt = [account_key, address_key]
+    counted = await access.store.count_attempt(
+        attempt, now, now - timedelta(minutes=settings.sign_in_window_minutes))
+    if (counted.get(account_key, 0) > settings.sign_in_failures_per_account
+            or counted.get(address_key, 0) > settings.sign_in_failures_per_address):
+        await access.store.uncount_attempt(attempt, now)
         raise Refused(429, f"too many failed sign-ins; try again in "
                       f"{settings.sign_in_window_minutes} minutes", "email",
                       {"Retry-After": str(settings.sign_in_window_minutes * 60)})
     account = await access.store.account(email)
-    if not verify_password(account[1] if account else None, password) or account is None:
-        await access.store.record_failure([account_key, address_key], now)
+    if not await password_matches(account[1] if account else None, password) or account is None:
         await access.store.audit(None, "session.refused", email.strip().lower())
         raise Refused(401, "wrong e-mail or password", "password")
     principal = account[0]
     assert principal.employee_id is not None
     await access.store.clear_failures(account_key)
+    await access.store.uncount_attempt([address_key], now)
     cookie, csrf = new_token(SESSION_TOKEN), secrets.token_urlsafe(24)
     await access.store.open_session(token_hash(cookie), principal.employee_id, csrf, now,
                                     now + timedelta(hours=settings.session_max_hours), address)
@@ -358,7 +367,8 @@ def session_routes(broker: KafkaBroker) -> APIRouter:
         if problem:
             raise Refused(422, problem, "password")
         email = await access.store.use_invitation(token_hash(token),
-                                                  hash_password(form.password), utcnow())
+                                                  await new_password_hash(form.password),
+                                                  utcnow())
         if email is None:
             raise Refused(404, "this link is unknown, used or expired", "token")
         await access.store.audit(None, "password.set", email, {"by": "invitation"})

@@ -3,7 +3,8 @@
 A person's role follows from where they work: a client department agent is an operator, a
 commercial agent a negotiator, a head of either department a head; an administrator is named
 in the client base (`employees.admin`). An integration (a CRM, a reporting tool) has the
-scopes its token was issued with, nothing more.
+scopes its token was issued with, nothing more, but for what one of them includes
+(`INTEGRATION_IMPLIES`).
 """
 
 from __future__ import annotations
@@ -24,25 +25,36 @@ class AccessRole(StrEnum):
 
 class Scope(StrEnum):
     CLIENTS_READ = "clients:read"  # who is calling: client, owner, leads, contacts
-    CLIENTS_WRITE = "clients:write"  # clients, their numbers and owners
+    CLIENTS_WRITE = "clients:write"  # clients and their numbers
     EMPLOYEES_WRITE = "employees:write"  # the staff: departments, roles, lines, capacity
     DEALS_WRITE = "deals:write"  # outcomes of leads (won / lost)
     CALLS_QUALIFY = "calls:qualify"  # the operator's verdict on a call
     INBOX_WORK = "inbox:work"  # keep or pass the head of sales' leads
     RULES_READ = "rules:read"  # the routing rules in force
     AUDIT_READ = "audit:read"  # the audit log
+    OWNERS_WRITE = "owners:write"  # who owns a client, and removing a client
 
 
-# What each person's role may do. An integration gets only the scopes it was issued with.
+# A CRM issued `clients:write` before owners:write existed sets owners and removes clients:
+# for an integration, clients:write includes owners:write. A person has owners:write only
+# by their role (ROLE_SCOPES).
+INTEGRATION_IMPLIES: dict[Scope, frozenset[Scope]] = {
+    Scope.CLIENTS_WRITE: frozenset({Scope.OWNERS_WRITE})}
+
+
+# What each person's role may do.
 # Operators keep the client base right from the call card: "create client" for an unknown
-# caller, "not this client" for a wrong match (clients:write).
+# caller, "not this client" for a wrong match (clients:write). Ownership is what the routing
+# protects: only a head or an administrator gives a client to someone, or removes a client
+# (owners:write), so no agent takes a colleague's client.
 ROLE_SCOPES: dict[AccessRole, frozenset[Scope]] = {
     AccessRole.OPERATOR: frozenset({Scope.CLIENTS_READ, Scope.CLIENTS_WRITE, Scope.CALLS_QUALIFY,
                                     Scope.RULES_READ}),
     AccessRole.NEGOTIATOR: frozenset({Scope.CLIENTS_READ, Scope.CLIENTS_WRITE,
                                       Scope.CALLS_QUALIFY, Scope.DEALS_WRITE, Scope.RULES_READ}),
-    AccessRole.HEAD: frozenset({Scope.CLIENTS_READ, Scope.CLIENTS_WRITE, Scope.CALLS_QUALIFY,
-                                Scope.DEALS_WRITE, Scope.RULES_READ, Scope.INBOX_WORK}),
+    AccessRole.HEAD: frozenset({Scope.CLIENTS_READ, Scope.CLIENTS_WRITE, Scope.OWNERS_WRITE,
+                                Scope.CALLS_QUALIFY, Scope.DEALS_WRITE, Scope.RULES_READ,
+                                Scope.INBOX_WORK}),
     AccessRole.ADMIN: frozenset(Scope),
 }
 
@@ -66,7 +78,10 @@ class Principal:
     locale: str = "ru"
 
     def may(self, scope: Scope) -> bool:
-        return scope in self.scopes
+        if scope in self.scopes:
+            return True
+        return self.kind is PrincipalKind.INTEGRATION and any(
+            scope in INTEGRATION_IMPLIES.get(given, ()) for given in self.scopes)
 
     @property
     def works_the_inbox(self) -> bool:
@@ -74,6 +89,23 @@ class Principal:
         administrator)."""
         return (AccessRole.ADMIN in self.roles or (
             AccessRole.HEAD in self.roles and self.department is Department.COMMERCIAL))
+
+
+class NotAllowed(Exception):
+    """A principal without the scope an action needs: answered 403, `where` names what."""
+
+    def __init__(self, principal: Principal, scope: Scope, where: str = "scope",
+                 why: str | None = None) -> None:
+        super().__init__(f"{principal.display_name} may not {scope.value}"
+                         + (f": {why}" if why else ""))
+        self.scope, self.where = scope, where
+
+
+def require(principal: Principal, scope: Scope, where: str = "scope",
+            why: str | None = None) -> None:
+    """`NotAllowed` unless the principal may `scope`."""
+    if not principal.may(scope):
+        raise NotAllowed(principal, scope, where, why)
 
 
 def person_roles(department: Department, role: Role, admin: bool) -> frozenset[AccessRole]:

@@ -103,17 +103,27 @@ class AccessStore:
                 "WHERE lower(e.email) = lower($1) AND e.active", email.strip())
         return (_person(row), row["password_hash"]) if row else None
 
-    async def failures(self, keys: list[str], since: datetime) -> dict[str, int]:
+    async def count_attempt(self, keys: list[str], now: datetime, since: datetime
+                            ) -> dict[str, int]:
+        """Records a sign-in attempt under each key as a failure, then counts each key's
+        failures since `since`, this one included. The insert commits before the count, so
+        of parallel attempts the n-th to commit counts at least n."""
         async with self.pool.acquire() as conn:
+            await conn.execute("INSERT INTO sign_in_failures (key, at) "
+                               "SELECT unnest($1::text[]), $2", keys, now)
             rows = await conn.fetch(
                 "SELECT key, count(*) AS n FROM sign_in_failures WHERE key = ANY($1) AND at > $2 "
                 "GROUP BY key", keys, since)
         return {r["key"]: r["n"] for r in rows}
 
-    async def record_failure(self, keys: list[str], now: datetime) -> None:
+    async def uncount_attempt(self, keys: list[str], now: datetime) -> None:
+        """Takes back what `count_attempt(keys, now)` recorded: one row of each key at `now`
+        (rows of one key and time are alike, whichever attempt wrote them)."""
         async with self.pool.acquire() as conn:
-            await conn.executemany("INSERT INTO sign_in_failures (key, at) VALUES ($1, $2)",
-                                   [(k, now) for k in keys])
+            await conn.execute(
+                "DELETE FROM sign_in_failures WHERE ctid IN ("
+                "SELECT DISTINCT ON (key) ctid FROM sign_in_failures "
+                "WHERE key = ANY($1) AND at = $2)", keys, now)
 
     async def clear_failures(self, key: str) -> None:
         async with self.pool.acquire() as conn:

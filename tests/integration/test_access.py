@@ -1,8 +1,10 @@
-"""Who may see and change what, on the real stack: every endpoint with client data behind the
+"""Who may see and change what, on the real stack: every endpoint of every service behind the
 shared guard (no credentials, the wrong role, an integration with and without the scope,
-expired and revoked tokens), people's sign-in on the lookup (the session cookie, CSRF, sign
-out, ended sessions, one answer for an unknown e-mail and a wrong password, the rate limit,
-invitation links), the audit log, and one error model in every answer and OpenAPI document.
+expired and revoked tokens) or, for the PBXs', behind their signatures, and no endpoint left
+out of that matrix; people's sign-in on the lookup (the session cookie, CSRF, sign out, ended
+sessions, one answer for an unknown e-mail and a wrong password, the rate limits per account
+and per address, parallel guesses, invitation links), the audit log, and one error model in
+every answer and OpenAPI document.
 
 Each sign-in comes from its own address (`X-Forwarded-For`, which uvicorn takes from a proxy
 on 127.0.0.1), so the per-address limit of one test, or of an earlier run, never meets another.
@@ -11,6 +13,8 @@ on 127.0.0.1), so the per-address limit of one test, or of an earlier run, never
 from __future__ import annotations
 
 import asyncio
+import base64
+import importlib
 import json
 import random
 import uuid
@@ -22,11 +26,14 @@ import asyncpg
 import httpx
 import pytest
 
+from fastapi.routing import iter_route_contexts
+
 from shared.access.credentials import INVITATION_TOKEN, hash_password, new_token, token_hash
-from shared.access.principals import Scope
-from switchboard.devstack import Services
-from tests.conftest import Endpoints
-from tests.support import api_token, random_id, random_phone, seed_client, seed_employee
+from shared.access.principals import INTEGRATION_IMPLIES, Scope
+from switchboard.devstack import SERVICES, Services
+from tests.conftest import CONNECTORS, Endpoints
+from tests.support import (api_token, random_id, random_phone, seed_client, seed_employee,
+                           signed)
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +68,7 @@ class Stack:
             await conn.close()
 
     async def person(self, who: str, *, department: str, role: str,
-                     password: str | None = None) -> str:
+                     password: str | None = None, admin: bool = False) -> str:
         """A new employee of this module; their e-mail."""
         employee_id = uuid.uuid4()
         email = f"{who.replace(' ', '.')}.{employee_id.hex[:10]}@{DOMAIN}"
@@ -72,6 +79,9 @@ class Stack:
             if password is not None:
                 await conn.execute("UPDATE employees SET password_hash = $2 "
                                    "WHERE employee_id = $1", employee_id, hash_password(password))
+            if admin:
+                await conn.execute("UPDATE employees SET admin = true WHERE employee_id = $1",
+                                   employee_id)
         finally:
             await conn.close()
         self.ids[who], self.emails[who] = employee_id, email
@@ -97,8 +107,9 @@ async def stack(infra: Endpoints, services: Services) -> AsyncIterator[Stack]:
     for who, department, role in (("operator", "client", "agent"),
                                   ("negotiator", "commercial", "agent"),
                                   ("client head", "client", "head"),
-                                  ("head", "commercial", "head")):
-        await found.person(who, department=department, role=role)
+                                  ("head", "commercial", "head"),
+                                  ("admin", "client", "agent")):
+        await found.person(who, department=department, role=role, admin=who == "admin")
         found.tokens[who] = await found.token(employee_id=found.ids[who])
     try:
         yield found
@@ -120,43 +131,105 @@ def is_error_model(response: httpx.Response) -> bool:
 # ---------------------------------------------------------------------------- the guard
 
 
+Body = Callable[["Stack"], dict | None]
+
+
+def no_body(_: Stack) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Endpoint:
     service: str
     method: str
-    path: Callable[[], str]
-    body: dict | None
-    scope: Scope
+    route: str  # the path as the service declares it
+    path: Callable[[], str]  # a path to ask (nothing here exists: an unknown number, lead...)
+    scope: Scope | None  # None: any principal at all
     allowed: str  # a person who may
     refused: tuple[str, ...]  # people of the wrong role
-    passes: int  # what the allowed person gets (nothing here exists: an unknown number, lead)
+    passes: int  # what the allowed person gets
     integration_passes: int  # what an integration with the scope gets
+    body: Body = no_body
+    refused_says: str = ""  # in the error a person of the wrong role gets
+
+
+def new_external_id() -> str:
+    return f"access-it-{random_id()}"
 
 
 INBOX_REFUSED = ("negotiator", "client head")
+# Agents keep the client base right (clients:write); only heads and administrators give a
+# client another owner or remove one (owners:write), and only administrators change the staff.
+AGENTS = ("operator", "negotiator")
+NOT_ADMINS = ("operator", "negotiator", "client head", "head")
 ENDPOINTS = {
     # Every person may read clients and the rules: only an integration can lack the scope.
-    "callers": Endpoint("lookup", "GET", lambda: f"/v1/callers/{random_phone()}", None,
+    "callers": Endpoint("lookup", "GET", "/v1/callers/{phone}",
+                        lambda: f"/v1/callers/{random_phone()}",
                         Scope.CLIENTS_READ, "operator", (), 404, 404),
-    "rules": Endpoint("router", "GET", lambda: "/v1/rules", None, Scope.RULES_READ,
+    "client": Endpoint("lookup", "PUT", "/v1/clients/{external_id}",
+                       lambda: f"/v1/clients/{new_external_id()}", Scope.CLIENTS_WRITE,
+                       "operator", (), 201, 201,
+                       body=lambda _: {"name": "Access IT", "segment": "corporate"}),
+    "client with an owner": Endpoint(
+        "lookup", "PUT", "/v1/clients/{external_id}", lambda: f"/v1/clients/{new_external_id()}",
+        Scope.CLIENTS_WRITE, "head", AGENTS, 201, 201, refused_says="owners:write",
+        body=lambda stack: {"name": "Access IT", "segment": "corporate",
+                            "owner_email": stack.emails["negotiator"]}),
+    "delete client": Endpoint("lookup", "DELETE", "/v1/clients/{external_id}",
+                              lambda: f"/v1/clients/{new_external_id()}", Scope.CLIENTS_WRITE,
+                              "head", AGENTS, 404, 404, refused_says="owners:write"),
+    "owner": Endpoint("lookup", "PUT", "/v1/clients/{external_id}/owner",
+                      lambda: f"/v1/clients/{new_external_id()}/owner", Scope.CLIENTS_WRITE,
+                      "client head", AGENTS, 404, 404, refused_says="owners:write",
+                      body=lambda _: {"owner_email": None}),
+    # Made inactive: nobody this test makes is routed a call or given a lead.
+    "employee": Endpoint("lookup", "PUT", "/v1/employees/{email}",
+                         lambda: f"/v1/employees/new.{random_id()}@{DOMAIN}",
+                         Scope.EMPLOYEES_WRITE, "admin", NOT_ADMINS, 201, 201,
+                         refused_says="employees:write",
+                         body=lambda _: {"name": "New Hire", "department": "client",
+                                         "role": "agent", "active": False}),
+    "outcome": Endpoint("lookup", "POST", "/v1/leads/{lead_id}/outcome",
+                        lambda: f"/v1/leads/{uuid.uuid4()}/outcome", Scope.DEALS_WRITE,
+                        "negotiator", ("operator",), 404, 404, refused_says="deals:write",
+                        body=lambda _: {"outcome": "lost"}),
+    # Who is signed in, and signing out: anyone with credentials.
+    "session": Endpoint("lookup", "GET", "/v1/session", lambda: "/v1/session", None,
+                        "operator", (), 200, 200),
+    "sign out": Endpoint("lookup", "DELETE", "/v1/session", lambda: "/v1/session", None,
+                         "operator", (), 200, 200),
+    "sign out everywhere": Endpoint("lookup", "POST", "/v1/session/everywhere",
+                                    lambda: "/v1/session/everywhere", None, "operator", (),
+                                    200, 200),
+    "rules": Endpoint("router", "GET", "/v1/rules", lambda: "/v1/rules", Scope.RULES_READ,
                       "operator", (), 200, 200),
-    "inbox": Endpoint("assignment", "GET", lambda: "/v1/inbox", None, Scope.INBOX_WORK,
-                      "head", INBOX_REFUSED, 200, 200),
+    "inbox": Endpoint("assignment", "GET", "/v1/inbox", lambda: "/v1/inbox", Scope.INBOX_WORK,
+                      "head", INBOX_REFUSED, 200, 200, refused_says="head of sales"),
     # Keeping a lead takes a person: an integration may pass leads, not keep them.
-    "keep": Endpoint("assignment", "POST", lambda: f"/v1/leads/{uuid.uuid4()}/keep", None,
-                     Scope.INBOX_WORK, "head", INBOX_REFUSED, 404, 403),
-    "assign": Endpoint("assignment", "POST", lambda: f"/v1/leads/{uuid.uuid4()}/assign",
-                       {"employee_id": str(uuid.uuid4())}, Scope.INBOX_WORK, "head",
-                       INBOX_REFUSED, 404, 404),
+    "keep": Endpoint("assignment", "POST", "/v1/leads/{lead_id}/keep",
+                     lambda: f"/v1/leads/{uuid.uuid4()}/keep", Scope.INBOX_WORK, "head",
+                     INBOX_REFUSED, 404, 403, refused_says="head of sales"),
+    "assign": Endpoint("assignment", "POST", "/v1/leads/{lead_id}/assign",
+                       lambda: f"/v1/leads/{uuid.uuid4()}/assign", Scope.INBOX_WORK, "head",
+                       INBOX_REFUSED, 404, 404, refused_says="head of sales",
+                       body=lambda _: {"employee_id": str(uuid.uuid4())}),
+    "qualification": Endpoint("desk", "POST", "/v1/calls/{call_id:path}/qualification",
+                              lambda: f"/v1/calls/access-it:{random_id()}/qualification",
+                              Scope.CALLS_QUALIFY, "operator", (), 404, 404,
+                              body=lambda _: {"category": "spam"}),
 }
 
 
 @pytest.mark.parametrize("name", list(ENDPOINTS))
 async def test_every_client_data_endpoint_is_behind_the_guard(stack: Stack, name: str):
     endpoint = ENDPOINTS[name]
-    others = [s.value for s in Scope if s is not endpoint.scope]
+    given = (endpoint.scope,) if endpoint.scope else ()
+    # Without the scope, nor what it means for an integration (clients:write: owners:write).
+    withheld = {*given, *(INTEGRATION_IMPLIES.get(endpoint.scope, ()) if endpoint.scope else ())}
+    others = [s.value for s in Scope if s not in withheld]
     with_scope = await stack.token(integration=f"crm-{random_id()}",
-                                   scopes=(endpoint.scope.value,))
+                                   scopes=tuple(s.value for s in given))
     without_scope = await stack.token(integration=f"crm-{random_id()}", scopes=tuple(others))
     past = datetime.now(UTC) - timedelta(minutes=1)
     allowed = stack.ids[endpoint.allowed]
@@ -164,15 +237,15 @@ async def test_every_client_data_endpoint_is_behind_the_guard(stack: Stack, name
     revoked = await stack.token(employee_id=allowed, revoked=True)
     later = await stack.token(employee_id=allowed, expires_at=past + timedelta(days=1))
     gone_integration = await stack.token(integration=f"crm-{random_id()}",
-                                         scopes=(endpoint.scope.value,))
+                                         scopes=tuple(s.value for s in given))
     await stack.execute("UPDATE integrations SET revoked_at = now() WHERE integration_id = "
                         "(SELECT integration_id FROM api_tokens WHERE token_hash = $1)",
                         token_hash(gone_integration))
 
     async def ask(headers: dict[str, str] | None = None) -> httpx.Response:
         async with httpx.AsyncClient(base_url=stack.urls[endpoint.service]) as http:
-            return await http.request(endpoint.method, endpoint.path(), json=endpoint.body,
-                                      headers=headers)
+            return await http.request(endpoint.method, endpoint.path(),
+                                      json=endpoint.body(stack), headers=headers)
 
     nobody = await ask()
     assert nobody.status_code == 401, nobody.text
@@ -184,14 +257,103 @@ async def test_every_client_data_endpoint_is_behind_the_guard(stack: Stack, name
     for who in endpoint.refused:
         wrong = await ask(bearer(stack.tokens[who]))
         assert wrong.status_code == 403, (who, wrong.text)
-        assert "head of sales" in wrong.json()["error"] and is_error_model(wrong)
-    lacking = await ask(bearer(without_scope))
-    assert lacking.status_code == 403, lacking.text
-    assert endpoint.scope.value in lacking.json()["error"] and is_error_model(lacking)
-    assert (await ask(bearer(stack.tokens[endpoint.allowed]))).status_code == endpoint.passes
+        assert endpoint.refused_says in wrong.json()["error"] and is_error_model(wrong)
+    if endpoint.scope is not None:
+        lacking = await ask(bearer(without_scope))
+        assert lacking.status_code == 403, lacking.text
+        assert endpoint.scope.value in lacking.json()["error"] and is_error_model(lacking)
+    right = await ask(bearer(stack.tokens[endpoint.allowed]))
+    assert right.status_code == endpoint.passes, right.text
     assert (await ask(bearer(later))).status_code == endpoint.passes  # not expired yet
     integration = await ask(bearer(with_scope))
     assert integration.status_code == endpoint.integration_passes, integration.text
+
+
+@dataclass(frozen=True)
+class PbxEndpoint:
+    method: str
+    route: str
+    path: str
+    credentials: str  # "signature" (the connector's HMAC of the body) or "basic" (dialplans)
+
+
+# A PBX is no principal: its requests carry the connector's signature or HTTP basic auth, and
+# a token, even an administrator's, opens none of them (tests/integration/test_intake.py and
+# test_route.py try each kind of bad signature).
+PBX_ENDPOINTS = {
+    "pbx event": PbxEndpoint("POST", "/v1/pbx/{dialect}", "/v1/pbx/generic", "signature"),
+    "route request": PbxEndpoint("POST", "/v1/route/{dialect}", "/v1/route/generic",
+                                 "signature"),
+    "route request by GET": PbxEndpoint("GET", "/v1/route/{dialect}", "/v1/route/asterisk",
+                                        "basic"),
+}
+PBX = "test-pbx"
+
+
+@pytest.mark.parametrize("name", list(PBX_ENDPOINTS))
+async def test_the_pbx_endpoints_take_a_pbx_signature_and_no_token(stack: Stack, name: str):
+    endpoint = PBX_ENDPOINTS[name]
+    # Malformed on purpose: past the signature it is refused (400), and no call starts.
+    content = b"{}" if endpoint.method == "POST" else None
+
+    def credentials(secret: str) -> dict[str, str]:
+        if endpoint.credentials == "basic":
+            return {"Authorization": "Basic " + base64.b64encode(f"{PBX}:{secret}".encode()
+                                                                 ).decode()}
+        return signed(PBX, secret, content or b"")
+
+    async def ask(headers: dict[str, str] | None = None) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=stack.urls["intake"]) as http:
+            return await http.request(endpoint.method, endpoint.path, content=content,
+                                      headers={"Content-Type": "application/json",
+                                               **(headers or {})})
+
+    admin = await stack.token(employee_id=stack.ids["admin"])
+    integration = await stack.token(integration=f"crm-{random_id()}",
+                                    scopes=tuple(s.value for s in Scope))
+    for headers in (None, bearer(admin), bearer(integration), credentials("a guess")):
+        refused = await ask(headers)
+        assert refused.status_code == 401, (headers, refused.text)
+        assert is_error_model(refused)
+    past_the_signature = await ask(credentials(CONNECTORS[PBX]))
+    assert past_the_signature.status_code == 400, past_the_signature.text
+
+
+# What no matrix above needs to cover: open to anyone and carrying no client data (health,
+# metrics, the API documents, the desk's static files), the sign-in itself and invitation
+# links (tried below), and the desk's pages (include_in_schema=False;
+# tests/integration/test_desk*.py sign in to them).
+OPEN_ROUTES = {("GET", "/health/live"), ("GET", "/health/ready"), ("*", "/metrics"),
+               ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"),
+               ("GET", "/redoc")}
+EXEMPT_ROUTES = {("lookup", "POST", "/v1/session"), ("lookup", "POST", "/v1/invitations/{token}"),
+                 ("desk", "*", "/static")}
+
+
+def declared_routes() -> set[tuple[str, str, str]]:
+    """(service, method, path) of every route of every service's app, as `python -m
+    services.<name>.main` serves it; the desk's pages apart."""
+    found = set()
+    for service in SERVICES:
+        app = importlib.import_module(f"services.{service}.main").app
+        for route in iter_route_contexts(app.routes):
+            if service == "desk" and not getattr(route, "include_in_schema", True):
+                continue
+            methods = set(route.methods or {"*"})
+            if "GET" in methods:
+                methods.discard("HEAD")  # Starlette answers HEAD for every GET
+            found |= {(service, method, route.path) for method in methods}
+    return found
+
+
+def test_no_endpoint_is_left_out_of_the_matrix():
+    covered = ({(e.service, e.method, e.route) for e in ENDPOINTS.values()}
+               | {("intake", e.method, e.route) for e in PBX_ENDPOINTS.values()})
+    exempt = {(s, m, p) for s in SERVICES for m, p in OPEN_ROUTES} | EXEMPT_ROUTES
+    declared = declared_routes()
+    assert declared - covered - exempt == set(), "routes no access test tries"
+    assert covered - declared == set(), "tried routes no service declares"
+    assert {service for service, _, _ in declared} == set(SERVICES)
 
 
 async def inbox_lead(stack: Stack) -> uuid.UUID:
@@ -385,6 +547,63 @@ async def test_sign_in_is_rate_limited_per_account(stack: Stack):
     # another account from the same address is not limited (20 per address)
     other = await stack.person("vera", department="client", role="agent", password=PASSWORD)
     assert (await sign_in(stack, other, origin=origin)).status_code == 200
+
+
+def loopback_peer() -> str:
+    """A loopback address of this test's own, other than 127.0.0.1: the services listen on
+    127.0.0.1 and take `X-Forwarded-For` from 127.0.0.1 alone (uvicorn's FORWARDED_ALLOW_IPS),
+    so a request from here is counted against this address, whatever it says it forwards."""
+    return (f"127.{random.randrange(1, 255)}.{random.randrange(256)}."
+            f"{random.randrange(1, 255)}")
+
+
+def from_peer(stack: Stack, peer: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=stack.urls["lookup"],
+                             transport=httpx.AsyncHTTPTransport(local_address=peer))
+
+
+async def test_sign_in_is_rate_limited_per_address(stack: Stack):
+    email = await stack.person("gleb", department="client", role="agent", password=PASSWORD)
+    peer = loopback_peer()
+    async with from_peer(stack, peer) as http:
+        # 20 failures (SWITCHBOARD_ACCESS_SIGN_IN_FAILURES_PER_ADDRESS), each for another
+        # e-mail, each claiming to be forwarded for another address
+        for _ in range(20):
+            wrong = await http.post("/v1/session", headers=address(), json={
+                "email": f"nobody.{random_id()}@{DOMAIN}", "password": "a guess at random"})
+            assert wrong.status_code == 401, wrong.text
+        # then even a right password of an account without a failure must wait
+        limited = await http.post("/v1/session", json={"email": email, "password": PASSWORD},
+                                  headers=address())
+    assert limited.status_code == 429, limited.text
+    assert int(limited.headers["retry-after"]) > 0 and is_error_model(limited)
+    # from another address the person signs in: forwarded by the trusted proxy, or directly
+    forwarded = address()
+    assert (await sign_in(stack, email, origin=forwarded)).status_code == 200
+    other = next(p for p in iter(loopback_peer, None) if p != peer)
+    async with from_peer(stack, other) as http:
+        elsewhere = await http.post("/v1/session", json={"email": email, "password": PASSWORD})
+    assert elsewhere.status_code == 200, elsewhere.text
+    sessions = await stack.fetch("SELECT address FROM sessions WHERE employee_id = $1",
+                                 stack.ids["gleb"])
+    assert sorted(s["address"] for s in sessions) == sorted([forwarded["X-Forwarded-For"],
+                                                             other])
+
+
+async def test_parallel_guesses_get_no_more_password_checks_than_the_limit(stack: Stack):
+    email = await stack.person("lev", department="commercial", role="agent",
+                               password=PASSWORD)
+    guesses = 15
+    async with httpx.AsyncClient(base_url=stack.urls["lookup"], timeout=60) as http:
+        answers = await asyncio.gather(*(
+            http.post("/v1/session", json={"email": email, "password": f"guess {n}"},
+                      headers=address())  # each from its own address: the account's limit
+            for n in range(guesses)))
+    statuses = sorted(answer.status_code for answer in answers)
+    checked = statuses.count(401)
+    # 5: SWITCHBOARD_ACCESS_SIGN_IN_FAILURES_PER_ACCOUNT; each password check is audited
+    assert checked <= 5 and statuses.count(429) == guesses - checked, statuses
+    assert len(await stack.audit("session.refused", email)) == checked
 
 
 async def test_an_invitation_link_sets_the_password_once(stack: Stack):

@@ -360,3 +360,93 @@ async def test_every_change_needs_a_token_with_its_scope(crm: Crm, method, path,
     assert nobody.status_code == 401 and nobody.json()["where"] == "Authorization"
     refused = await crm.lookup.request(method, path, json=payload, headers=bearer(lacking))
     assert refused.status_code == 403 and scope.value in refused.json()["error"]
+
+
+async def person_token(crm: Crm, email: str, *, department: str, role: str) -> dict[str, str]:
+    """An employee made by the CRM, and their bearer token."""
+    made = await crm.put_employee(email, department=department, role=role)
+    assert made.status_code == 201, made.text
+    conn = await asyncpg.connect(crm.infra.database_url)
+    try:
+        return bearer(await api_token(conn, employee_id=stable_id("employee", email)))
+    finally:
+        await conn.close()
+
+
+async def test_an_agent_corrects_a_client_but_takes_no_colleagues_client(crm: Crm):
+    # Given a client a negotiator owns, and a colleague of theirs
+    owner, colleague = new_email("owner"), new_email("colleague")
+    await person_token(crm, owner, department="commercial", role="agent")
+    other = await person_token(crm, colleague, department="commercial", role="agent")
+    external_id, phone = f"crm-{random_id()}", random_phone()
+    await crm.put_client(external_id, phones=[phone], owner_email=owner)
+    client = f"/v1/clients/{external_id}"
+    named = {"name": "Renamed by a colleague", "segment": "corporate"}
+
+    # When the colleague makes themselves the owner, or removes the client
+    taken = await crm.lookup.put(f"{client}/owner", json={"owner_email": colleague},
+                                 headers=other)
+    freed = await crm.lookup.put(f"{client}/owner", json={"owner_email": None}, headers=other)
+    deleted = await crm.lookup.delete(client, headers=other)
+    put_as_owner = await crm.lookup.put(client, json={**named, "owner_email": colleague},
+                                        headers=other)
+    # Then each is refused, the upsert wholly (the name stays too)
+    for refused in (taken, freed, deleted):
+        assert refused.status_code == 403, refused.text
+        assert refused.json() == {"error": refused.json()["error"], "where": "scope"}
+        assert "owners:write" in refused.json()["error"]
+    assert put_as_owner.status_code == 403, put_as_owner.text
+    assert put_as_owner.json()["where"] == "owner_email"
+    assert "owners:write" in put_as_owner.json()["error"]
+    found = (await crm.look_up(phone)).json()
+    assert found["client"]["name"] == f"Client {external_id}"
+    assert found["owner"]["employee_id"] == str(stable_id("employee", owner))
+
+    # But a correction that names the owner it has, or none, goes through
+    same_owner = await crm.lookup.put(client, json={**named, "owner_email": owner},
+                                      headers=other)
+    assert (same_owner.status_code, same_owner.json()["changed"]) == (200, ["name"])
+    no_owner_named = await crm.lookup.put(client, json={**named, "phones": []}, headers=other)
+    assert (no_owner_named.status_code, no_owner_named.json()["changed"]) == (200, ["phones"])
+    assert await crm.audit("client.owner", external_id) == []
+    assert await crm.audit("client.delete", external_id) == []
+
+
+async def test_an_operator_adds_a_client_without_an_owner_and_a_head_gives_it_one(crm: Crm):
+    operator_email, head_email = new_email("operator"), new_email("head")
+    operator = await person_token(crm, operator_email, department="client", role="agent")
+    head = await person_token(crm, head_email, department="commercial", role="head")
+    # The desk's "create client": a name, a segment and the caller's number, no owner
+    mine, theirs = f"crm-{random_id()}", f"crm-{random_id()}"
+    owned = await crm.lookup.put(f"/v1/clients/{mine}", headers=operator, json={
+        "name": "Mine", "segment": "small_business", "phones": [random_phone()],
+        "owner_email": operator_email})
+    created = await crm.lookup.put(f"/v1/clients/{theirs}", headers=operator, json={
+        "name": "Theirs", "segment": "small_business", "phones": [random_phone()]})
+    assert (owned.status_code, owned.json()["where"]) == (403, "owner_email"), owned.text
+    assert await crm.fetch("SELECT 1 FROM clients WHERE external_id = $1", mine) == []
+    assert created.status_code == 201, created.text
+    # The head gives it an owner, and may remove a client
+    given = await crm.lookup.put(f"/v1/clients/{theirs}/owner", headers=head,
+                                 json={"owner_email": operator_email})
+    assert (given.status_code, given.json()["result"]) == (200, "updated"), given.text
+    [line] = await crm.audit("client.owner", theirs)
+    assert line["principal"] == head_email
+    removed = await crm.lookup.delete(f"/v1/clients/{theirs}", headers=head)
+    assert removed.status_code == 200, removed.text
+
+
+async def test_a_crm_given_clients_write_alone_sets_owners_and_removes_clients(crm: Crm):
+    # As a CRM issued `switchboard integration add NAME --scope clients:write` is
+    owner = new_email("owner")
+    assert (await crm.put_employee(owner)).status_code == 201
+    only_clients = bearer(await token(crm.infra.database_url, Scope.CLIENTS_WRITE))
+    external_id = f"crm-{random_id()}"
+    created = await crm.lookup.put(f"/v1/clients/{external_id}", headers=only_clients, json={
+        "name": "Owned", "segment": "corporate", "owner_email": owner})
+    assert created.status_code == 201, created.text
+    freed = await crm.lookup.put(f"/v1/clients/{external_id}/owner", headers=only_clients,
+                                 json={"owner_email": None})
+    assert (freed.status_code, freed.json()["owner"]) == (200, None), freed.text
+    removed = await crm.lookup.delete(f"/v1/clients/{external_id}", headers=only_clients)
+    assert removed.status_code == 200, removed.text
