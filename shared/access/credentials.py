@@ -8,6 +8,7 @@ Passwords are chosen by people, so they get a slow, salted hash: argon2id (argon
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 
@@ -39,6 +40,24 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _HASHER.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+# An argon2 check takes tens of milliseconds of CPU by design. A service that signs people in
+# also answers look-ups and reads Kafka: its checks run in threads (argon2-cffi lets go of the
+# GIL), two at a time at most, so a burst of sign-ins never stalls its event loop.
+_PASSWORD_WORK = asyncio.Semaphore(2)
+
+
+async def password_matches(password_hash: str | None, password: str) -> bool:
+    """`verify_password` off the event loop."""
+    async with _PASSWORD_WORK:
+        return await asyncio.to_thread(verify_password, password_hash, password)
+
+
+async def new_password_hash(password: str) -> str:
+    """`hash_password` off the event loop."""
+    async with _PASSWORD_WORK:
+        return await asyncio.to_thread(hash_password, password)
 
 
 def password_problem(password: str) -> str | None:
