@@ -11,10 +11,15 @@ from shared.events import CallerStatus
 
 # Caller ids a PBX sends when the caller withholds the number.
 _WITHHELD = {"", "anonymous", "restricted", "private", "unknown", "unavailable", "withheld"}
-# Internal extensions of our own PBX: short digit strings.
-# An internal extension: 2 to 6 digits (what the importer, the rules file and PBXs accept).
+# An internal extension of our own PBX: 2 to 6 digits (what the importer, the rules file and
+# PBXs accept).
 EXTENSION_PATTERN = r"^\d{2,6}$"
 _EXTENSION = re.compile(EXTENSION_PATTERN)
+
+
+def is_extension(text: str) -> bool:
+    """An internal extension (EXTENSION_PATTERN), not a phone number."""
+    return _EXTENSION.match(text) is not None
 
 
 @dataclass(frozen=True)
@@ -28,7 +33,7 @@ def normalise(raw: str | None, region: str = "RU") -> Number:
     text = (raw or "").strip()
     if text.lower().strip("<>\"' ") in _WITHHELD:
         return Number(None, CallerStatus.WITHHELD)
-    if _EXTENSION.match(text):
+    if is_extension(text):
         return Number(text, CallerStatus.INTERNAL)
     if text.startswith("00"):
         text = "+" + text[2:]

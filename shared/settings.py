@@ -8,9 +8,9 @@ Nothing else in the code reads the environment.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import business
@@ -189,15 +189,61 @@ class IntakeSettings(ServiceSettings):
     )
 
 
-class LookupSettings(ServiceSettings):
+# The ownership lapse's variables: the one the lookup and the assignment share, and each
+# service's own name from before it (still honoured).
+OWNERSHIP_LAPSE_VARIABLE = "SWITCHBOARD_OWNERSHIP_LAPSE_DAYS"
+LOOKUP_OWNERSHIP_LAPSE_VARIABLE = "SWITCHBOARD_LOOKUP_OWNERSHIP_LAPSE_DAYS"
+ASSIGNMENT_OWNERSHIP_LAPSE_VARIABLE = "SWITCHBOARD_ASSIGNMENT_OWNERSHIP_LAPSE_DAYS"
+
+
+def _lapse_variable(name: str) -> Any:
+    return Field(default=None, ge=1, validation_alias=name, exclude=True, repr=False,
+                 description=f"The ownership lapse in days under {name} (see "
+                 "ownership_lapse_days).")
+
+
+class OwnershipLapseSettings(ServiceSettings):
+    """The services that apply the ownership lapse: the lookup stops calling a lapsed owner
+    the owner, and the assignment lets the next assignee take the client over, after the same
+    time. Every name of the lapse that a service can see counts, and they must agree."""
+
+    ownership_lapse_days: int = Field(
+        default=business.OWNERSHIP_LAPSE_DAYS, ge=1,
+        description=f"An ownership lapses after this many days without activity: "
+        f"{OWNERSHIP_LAPSE_VARIABLE}, or the service's own name of earlier releases "
+        f"({LOOKUP_OWNERSHIP_LAPSE_VARIABLE}, {ASSIGNMENT_OWNERSHIP_LAPSE_VARIABLE}); a "
+        "service whose environment gives two of them different values does not start.",
+    )
+    lapse_days_shared: int | None = _lapse_variable(OWNERSHIP_LAPSE_VARIABLE)
+    lapse_days_lookup: int | None = _lapse_variable(LOOKUP_OWNERSHIP_LAPSE_VARIABLE)
+    lapse_days_assignment: int | None = _lapse_variable(ASSIGNMENT_OWNERSHIP_LAPSE_VARIABLE)
+
+    @model_validator(mode="after")
+    def _one_ownership_lapse(self) -> Self:
+        seen = {name: days for name, days in (
+            (OWNERSHIP_LAPSE_VARIABLE, self.lapse_days_shared),
+            (LOOKUP_OWNERSHIP_LAPSE_VARIABLE, self.lapse_days_lookup),
+            (ASSIGNMENT_OWNERSHIP_LAPSE_VARIABLE, self.lapse_days_assignment)) if days is not None}
+        if "ownership_lapse_days" in self.model_fields_set:
+            # The service's own name, or what the code constructing the settings passed.
+            own = f"{self.model_config.get('env_prefix', '')}OWNERSHIP_LAPSE_DAYS".upper()
+            seen[own] = self.ownership_lapse_days
+        if len(set(seen.values())) > 1:
+            given = ", ".join(f"{name}={days}" for name, days in seen.items())
+            raise ValueError(
+                f"the ownership lapse is set differently: {given}. The lookup and the "
+                "assignment must agree on when an owner's hold lapses: set "
+                f"{OWNERSHIP_LAPSE_VARIABLE} alone, or give every one of these the same value")
+        if seen:
+            self.ownership_lapse_days = next(iter(seen.values()))
+        return self
+
+
+class LookupSettings(OwnershipLapseSettings):
     model_config = _config("SWITCHBOARD_LOOKUP_")
 
     port: int = 8002
     default_region: str = "RU"
-    ownership_lapse_days: int = Field(
-        default=business.OWNERSHIP_LAPSE_DAYS, ge=1,
-        description="An ownership lapses after this many days without activity."
-    )
     shopping_min_employees: int = Field(
         default=business.SHOPPING_MIN_EMPLOYEES, ge=2,
         description="Shopping around: a client who reached this many different employees...",
@@ -220,12 +266,12 @@ class RouterSettings(ServiceSettings):
     )
 
 
-class AssignmentSettings(ServiceSettings):
+class AssignmentSettings(OwnershipLapseSettings):
     model_config = _config("SWITCHBOARD_ASSIGNMENT_")
 
     port: int = 8004
     inbox_deadline_seconds: float = Field(
-        default=600, ge=0,
+        default=business.INBOX_DEADLINE_SECONDS, ge=0,
         description="How long the head of sales may keep or pass a lead in the inbox; past it "
         "the lead goes to the strongest available negotiator (0: at once).",
     )
@@ -233,7 +279,7 @@ class AssignmentSettings(ServiceSettings):
         default=2.0, gt=0, description="How often a replica looks for leads past their deadline."
     )
     retry_seconds: float = Field(
-        default=60, gt=0,
+        default=business.RETRY_SECONDS, gt=0,
         description="A lead past its deadline that no negotiator could take (all full, on leave) "
         "stays in the inbox and is tried again after this many seconds.",
     )
@@ -258,30 +304,27 @@ class AssignmentSettings(ServiceSettings):
         'a lead (JSON, e.g. {"RUB": 10000000}).',
     )
     keep_top_share: float = Field(
-        default=0.1, ge=0, le=1,
+        default=business.KEEP_TOP_SHARE, ge=0, le=1,
         description="keep_mode=top_share: the head keeps a lead whose expected value is within "
         "this share of the best recent commercial leads of its currency.",
     )
     keep_window_days: int = Field(
-        default=30, ge=1, description="keep_mode=top_share: how far back 'recent' goes."
+        default=business.KEEP_WINDOW_DAYS, ge=1,
+        description="keep_mode=top_share: how far back 'recent' goes."
     )
     low_volume_per_hour: int = Field(
-        default=5, ge=0,
+        default=business.LOW_VOLUME_PER_HOUR, ge=0,
         description="Fewer commercial leads than this over the last hour: the head keeps every "
         "one while under capacity (0: never).",
     )
     prior_strength: float = Field(
-        default=10, gt=0,
+        default=business.PRIOR_STRENGTH, gt=0,
         description="How many outcomes the department's average counts for in a negotiator's "
         "estimated chance to close (the Beta prior's weight).",
     )
     runners_up: int = Field(
-        default=3, ge=0, description="How many runners-up `leads.assigned` lists."
-    )
-    ownership_lapse_days: int = Field(
-        default=business.OWNERSHIP_LAPSE_DAYS, ge=1,
-        description="An ownership without activity for this long is taken over by the next "
-        "assignee (the lookup's lapse).",
+        default=business.RUNNERS_UP, ge=0,
+        description="How many runners-up `leads.assigned` lists."
     )
 
 

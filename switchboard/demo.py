@@ -18,7 +18,7 @@ import os
 import secrets
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,7 +29,8 @@ from rich.markup import escape
 from shared.access.credentials import (INTEGRATION_TOKEN, PERSON_TOKEN, hash_password,
                                        new_token, token_hash, verify_password)
 from shared.access.principals import Scope
-from shared.events import Department, Role, Segment, derive_event_id
+from shared.chances import UNKNOWN
+from shared.events import Department, Role, Segment, derive_event_id, stable_id
 from shared.settings import RouterSettings
 from switchboard.access_store import AccessCommandStore
 from switchboard.infra import REPO_ROOT
@@ -47,6 +48,13 @@ INBOX_DEADLINE_SECONDS = 60
 
 
 def demo_id(kind: str, key: str) -> uuid.UUID:
+    """The id of a demo employee, client or lead: the same on every run, so a second run
+    finds the rows of the first."""
+    return stable_id("demo", kind, key)
+
+
+def demo_event_id(kind: str, key: str) -> uuid.UUID:
+    """The id of an event the demo records (a history lead's outcome)."""
     return derive_event_id("demo", kind, key)
 
 
@@ -111,9 +119,8 @@ CLIENTS = (
 )
 
 # The commercial department's closed deals of the last three months, per person and kind of
-# lead (segment, size class; "unknown": a caller the base did not know): what the
+# lead (segment, size class; UNKNOWN: a caller the base did not know): what the
 # assignment's strength estimate learns from, so the strongest negotiator is not anyone.
-UNKNOWN = "unknown"
 HISTORY = (
     (HEAD_OF_SALES, "large_corporate", "large", 10, 2),
     (HEAD_OF_SALES, UNKNOWN, "large", 6, 1),
@@ -356,7 +363,7 @@ async def _load_history(conn: asyncpg.Connection, people: dict[str, Person], now
                 value, created, decided, None if segment == UNKNOWN else segment, size,
                 HISTORY_CLIENTS[n % len(HISTORY_CLIENTS)])
             counted = await conn.fetchval(
-                HISTORY_OUTCOME, lead_id, demo_id("history-outcome", key), person.employee_id,
+                HISTORY_OUTCOME, lead_id, demo_event_id("history-outcome", key), person.employee_id,
                 segment, size, outcome, value if outcome == "won" else None,
                 decided + timedelta(days=2 + n % 12))
             if counted:

@@ -29,8 +29,8 @@ class KeepRules:
     mode: KeepMode = "threshold"
     thresholds: Mapping[str, float] = field(  # currency -> deal value
         default_factory=lambda: dict(business.KEEP_THRESHOLDS))
-    top_share: float = 0.1
-    low_volume_per_hour: int = 5  # 0: the volume never decides
+    top_share: float = business.KEEP_TOP_SHARE
+    low_volume_per_hour: int = business.LOW_VOLUME_PER_HOUR  # 0: the volume never decides
 
 
 @dataclass(frozen=True)

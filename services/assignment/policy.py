@@ -29,17 +29,9 @@ from enum import StrEnum
 from typing import Literal
 
 from services.assignment.keep import KeepRules, Kept, RecentFlow, decide_keep
-from services.assignment.strength import (
-    DepartmentRecord,
-    LeadKind,
-    Negotiator,
-    Scored,
-    chance,
-    department_average,
-    expected_value,
-    rank,
-)
+from services.assignment.strength import LeadKind, Negotiator, Scored, expected_value, rank
 from shared import business
+from shared.chances import DepartmentRecord, chance, department_average
 from shared.events import (
     CallRouted,
     Category,
@@ -80,12 +72,15 @@ class LeadPlan:
 @dataclass(frozen=True)
 class AssignmentRules:
     keep: KeepRules = field(default_factory=KeepRules)
-    deadline: timedelta = timedelta(minutes=10)  # the head's time to act on an inbox lead
-    retry: timedelta = timedelta(minutes=1)  # a due lead nobody could take is tried again
-    prior_strength: float = 10.0
-    runners_up: int = 3
+    # The head's time to act on an inbox lead.
+    deadline: timedelta = timedelta(seconds=business.INBOX_DEADLINE_SECONDS)
+    # A due lead nobody could take is tried again.
+    retry: timedelta = timedelta(seconds=business.RETRY_SECONDS)
+    prior_strength: float = business.PRIOR_STRENGTH
+    runners_up: int = business.RUNNERS_UP
     ownership_lapse: timedelta = timedelta(days=business.OWNERSHIP_LAPSE_DAYS)
-    keep_window: timedelta = timedelta(days=30)  # top share: how far back "recent" goes
+    # Top share: how far back "recent" goes.
+    keep_window: timedelta = timedelta(days=business.KEEP_WINDOW_DAYS)
 
     @classmethod
     def from_settings(cls, settings: AssignmentSettings) -> AssignmentRules:

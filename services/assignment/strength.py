@@ -1,11 +1,6 @@
-"""How likely each negotiator is to close a lead of a given kind, and how the available ones
-rank: pure functions, no I/O.
-
-The estimate is the mean of a Beta posterior. A negotiator's won and lost leads of this kind
-(segment and size class) are added to a prior worth `strength` outcomes centred on the
-department's average for the kind, which is itself shrunk towards the department's average
-over all kinds. So three wins of three count for little, forty of fifty for a lot, and a
-newcomer starts at the department's average.
+"""How the available negotiators rank for a lead: pure functions, no I/O. Each one's chance
+to close the lead's kind is `shared.chances` (the estimate the desk shows too); the ranking
+is by expected value, chance x deal value.
 """
 
 from __future__ import annotations
@@ -15,7 +10,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-UNKNOWN = "unknown"  # a lead that did not say its segment or size class
+from shared.chances import UNKNOWN, DepartmentRecord, Record, chance, department_average
+
+# Also imported from here by the assignment's repository, its test fakes and the bench.
+__all__ = ["UNKNOWN", "DepartmentRecord", "LeadKind", "Negotiator", "Record", "Scored", "chance",
+           "department_average", "expected_value", "rank"]
 
 
 @dataclass(frozen=True)
@@ -29,27 +28,6 @@ class LeadKind:
     def of(cls, segment: object | None, size_class: object | None) -> LeadKind:
         return cls(str(segment) if segment else UNKNOWN,
                    str(size_class) if size_class else UNKNOWN)
-
-
-@dataclass(frozen=True)
-class Record:
-    won: int = 0
-    lost: int = 0
-
-    @property
-    def closed(self) -> int:
-        return self.won + self.lost
-
-    def __add__(self, other: Record) -> Record:
-        return Record(self.won + other.won, self.lost + other.lost)
-
-
-@dataclass(frozen=True)
-class DepartmentRecord:
-    """The outcomes of the department's active members: on this kind of lead, and on all."""
-
-    kind: Record = Record()
-    overall: Record = Record()
 
 
 @dataclass(frozen=True)
@@ -80,20 +58,6 @@ class Scored:
     negotiator: Negotiator
     chance: float  # estimated chance to close this kind of lead
     score: float  # expected value: chance x deal value (the chance when the value is unknown)
-
-
-def department_average(department: DepartmentRecord, strength: float) -> float:
-    """The department's chance to close this kind of lead: its record on the kind, shrunk
-    towards its record over all kinds (itself with one won and one lost added, so an empty
-    department starts at one half)."""
-    overall = (department.overall.won + 1) / (department.overall.closed + 2)
-    return (department.kind.won + strength * overall) / (department.kind.closed + strength)
-
-
-def chance(record: Record, prior_mean: float, strength: float) -> float:
-    """A negotiator's chance to close: Beta(strength x prior_mean, strength x (1 - prior_mean))
-    updated with their won and lost leads of the kind; the posterior mean."""
-    return (record.won + strength * prior_mean) / (record.closed + strength)
 
 
 def expected_value(p: float, value: Decimal | float | None) -> float:

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from shared import business
 from shared.access.principals import AccessRole, Principal
 from shared.events import (CallEnriched, CallerStatus, CallLifecycle, CallQualified, CallRouted,
                            ContactRef, Department, Destination, EmployeeRef, LeadRef,
@@ -37,8 +38,8 @@ class DeskRules:
     chance (the assignment's prior strength: the screens show the chances it ranks by). The
     time zone of the dashboard's hours and days."""
 
-    card_lifetime: timedelta = timedelta(minutes=30)
-    prior_strength: float = AssignmentSettings.model_fields["prior_strength"].default
+    card_lifetime: timedelta = timedelta(minutes=DeskSettings.model_fields["card_minutes"].default)
+    prior_strength: float = business.PRIOR_STRENGTH
     time_zone: str = DeskSettings.model_fields["time_zone"].default
 
     @classmethod

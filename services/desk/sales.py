@@ -18,10 +18,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from services.desk.policy import FieldError, Reason, field_errors, reasons_of, typed_number
 from services.desk.stats import Beta
+from shared import chances
 from shared.access.principals import Principal, Scope
+from shared.chances import UNKNOWN, DepartmentRecord, department_average
 from shared.events import CallEnriched, DealClosed, Role, ShoppingAroundDetected, stable_id
 
-UNKNOWN = "unknown"  # a lead that did not say its segment or size class (the assignment's word)
+# A negotiator's won and lost leads, as the assignment counts them (also imported from here
+# by the desk's repository and dashboard).
+WonLost = chances.Record
 
 
 def lead_dom_id(lead_id: uuid.UUID, where: str = "inbox") -> str:
@@ -122,19 +126,6 @@ class Availability(StrEnum):
     LEFT = "left"
 
 
-@dataclass(frozen=True)
-class WonLost:
-    won: int = 0
-    lost: int = 0
-
-    @property
-    def closed(self) -> int:
-        return self.won + self.lost
-
-    def __add__(self, other: WonLost) -> WonLost:
-        return WonLost(self.won + other.won, self.lost + other.lost)
-
-
 def kind_of(segment: str | None, size_class: str | None) -> tuple[str, str]:
     """A lead's kind, as the negotiators' records are kept: (segment, size class)."""
     return (segment or UNKNOWN, size_class or UNKNOWN)
@@ -169,19 +160,10 @@ class Colleague:
         return Availability.AVAILABLE if self.load < self.capacity else Availability.AT_CAPACITY
 
 
-def department_average(kind: WonLost, overall: WonLost, strength: float) -> float:
-    """The department's chance to close a kind of lead: its record on the kind, shrunk towards
-    its record on all kinds (itself with one won and one lost added, so an empty department
-    starts at one half). The assignment's rule (services/assignment/strength.py), read here
-    from the same tables with the same prior strength."""
-    everything = (overall.won + 1) / (overall.closed + 2)
-    return (kind.won + strength * everything) / (kind.closed + strength)
-
-
 def posterior(record: WonLost, prior_mean: float, strength: float) -> Beta:
-    """A negotiator's chance to close: Beta(strength x prior, strength x (1 - prior)) updated
-    with their won and lost leads. Its mean is the chance the assignment ranks by."""
-    return Beta(record.won + strength * prior_mean, record.lost + strength * (1 - prior_mean))
+    """The distribution of a negotiator's chance to close (`shared.chances.posterior`), for
+    the uncertainty the dashboard draws around it."""
+    return Beta(*chances.posterior(record, prior_mean, strength))
 
 
 @dataclass(frozen=True)
@@ -202,25 +184,25 @@ class Candidate:
 
 
 def department_records(colleagues: Iterable[Colleague], kind: tuple[str, str]
-                       ) -> tuple[WonLost, WonLost]:
+                       ) -> DepartmentRecord:
     """The outcomes of the department's active members: on the kind, and on all kinds."""
     members = [c for c in colleagues if c.active]
-    return (sum((c.record(kind) for c in members), WonLost()),
-            sum((c.total for c in members), WonLost()))
+    return DepartmentRecord(sum((c.record(kind) for c in members), WonLost()),
+                            sum((c.total for c in members), WonLost()))
 
 
 def candidates(colleagues: Sequence[Colleague], kind: tuple[str, str], strength: float
                ) -> list[Candidate]:
-    """The department's active negotiators with their chance on this kind of lead: the
-    available ones first, the likeliest to close first, then the least loaded."""
-    on_kind, overall = department_records(colleagues, kind)
-    prior = department_average(on_kind, overall, strength)
+    """The department's active negotiators with their chance on this kind of lead (the one
+    the assignment ranks by): the available ones first, the likeliest to close first, then
+    the least loaded."""
+    prior = department_average(department_records(colleagues, kind), strength)
     found = []
     for c in colleagues:
         if c.role is not Role.AGENT or not c.active:
             continue
         record = c.record(kind)
-        found.append(Candidate(c.employee_id, c.name, posterior(record, prior, strength).mean,
+        found.append(Candidate(c.employee_id, c.name, chances.chance(record, prior, strength),
                                record.closed, c.load, c.capacity, c.availability))
     found.sort(key=lambda c: (not c.available, -c.chance, c.load, c.name, str(c.employee_id)))
     return found

@@ -34,7 +34,7 @@ import phonenumbers
 from services.intake.pbx import MAX_CALL_ID, MAX_NUMBER, Ignored, call_received, within
 from shared.events import CallReceived
 from shared.errors import PermanentError
-from shared.phones import Number, normalise
+from shared.phones import Number, is_extension, normalise
 
 DIALECT = "zadarma"
 EVENT_START = "NOTIFY_START"
@@ -110,8 +110,8 @@ def international(raw: str, region: str) -> Number:
 
 
 def _with_plus(raw: str) -> str:
-    """`+` before a number of 7 digits or more; extensions (2-6 digits) stay as they are."""
-    return "+" + raw if raw.isascii() and raw.isdigit() and len(raw) > 6 else raw
+    """`+` before a string of digits that is not an extension; an extension stays as it is."""
+    return "+" + raw if raw.isascii() and raw.isdigit() and not is_extension(raw) else raw
 
 
 def _text(params: Mapping[str, str], key: str, limit: int, call_id: str | None = None) -> str:

@@ -11,11 +11,12 @@ from decimal import Decimal
 
 import pytest
 
+from services.assignment.strength import Negotiator, rank
 from services.desk.sales import (Availability, Colleague, LeadStatus, MyLead, Reported, WonLost,
                                  about_own_client, alert_of_call, alert_of_detected,
-                                 candidates, clock, countdown, department_average,
-                                 inbox_rows, leads_shown, may_close, outcome_body,
-                                 outcome_from_form, posterior, waited)
+                                 candidates, clock, countdown, inbox_rows, leads_shown,
+                                 may_close, outcome_body, outcome_from_form, posterior, waited)
+from shared.chances import DepartmentRecord, chance, department_average
 from shared.events import ContactRef, Role, ShoppingAroundDetected, ShoppingRule
 from tests.unit.desk.samples import (CLIENT, NOW, OTHER, OWNER, enriched, head, negotiator,
                                      operator)
@@ -63,7 +64,7 @@ def test_the_chance_is_the_assignments_posterior_mean():
     # The assignment's own example (tests/integration/test_assignment.py): 45 of 50 won against
     # a department that won 55 of 100 on the kind is about 84%.
     star, weak = colleague("Star", 45, 5), colleague("Weak", 10, 40)
-    prior = department_average(WonLost(55, 45), WonLost(55, 45), 10)
+    prior = department_average(DepartmentRecord(WonLost(55, 45), WonLost(55, 45)), 10)
     assert posterior(WonLost(45, 5), prior, 10).mean == pytest.approx(0.84, abs=0.01)
     ranked = candidates([star, weak], KIND, 10)
     assert [c.name for c in ranked] == ["Star", "Weak"]
@@ -74,7 +75,7 @@ def test_the_chance_is_the_assignments_posterior_mean():
 def test_a_newcomer_starts_at_the_departments_average_and_an_empty_department_at_a_half():
     newcomer, veteran = colleague("New"), colleague("Old", 30, 10)
     ranked = {c.name: c for c in candidates([newcomer, veteran], KIND, 10)}
-    on_kind = department_average(WonLost(30, 10), WonLost(30, 10), 10)
+    on_kind = department_average(DepartmentRecord(WonLost(30, 10), WonLost(30, 10)), 10)
     assert ranked["New"].chance == pytest.approx(on_kind)
     assert candidates([colleague("Alone")], KIND, 10)[0].chance == pytest.approx(0.5)
 
@@ -90,6 +91,31 @@ def test_the_select_lists_the_available_first_and_says_why_others_cannot_take_it
         ("Free", Availability.AVAILABLE), ("Away", Availability.ON_LEAVE),
         ("Full", Availability.AT_CAPACITY)]
     assert (ranked[0].load, ranked[0].capacity) == (3, 10)
+
+
+@pytest.mark.parametrize("records", [
+    [(45, 5), (10, 40)],
+    [(3, 0), (40, 10), (0, 0)],
+    [(0, 0)],
+    [(7, 2), (7, 2), (1, 12), (0, 5)],
+])
+def test_the_desk_shows_the_chance_the_assignment_ranks_by(records):
+    # The same people with the same outcomes on the lead's kind: the head's select shows
+    # exactly the chance the assignment scores them by when it distributes the lead.
+    people = [colleague(f"N{i}", won, lost) for i, (won, lost) in enumerate(records)]
+    shown = {c.employee_id: c.chance for c in candidates(people, KIND, 10)}
+    on_kind = sum((WonLost(won, lost) for won, lost in records), WonLost())
+    negotiators = [Negotiator(p.employee_id, p.name, p.load, p.capacity, record=p.record(KIND))
+                   for p in people]
+    scored = rank(negotiators, DepartmentRecord(on_kind, on_kind), None, 10)
+    assert {s.negotiator.employee_id: s.chance for s in scored} == shown
+    assert {s.negotiator.employee_id: s.score for s in scored} == shown  # no value: the chance
+
+
+def test_the_dashboards_distribution_is_centred_on_the_chance_shown():
+    prior = department_average(DepartmentRecord(WonLost(30, 20), WonLost(300, 200)), 10)
+    for record in (WonLost(), WonLost(45, 5), WonLost(1, 30)):
+        assert posterior(record, prior, 10).mean == pytest.approx(chance(record, prior, 10))
 
 
 def test_the_records_of_another_kind_do_not_count_for_this_one():

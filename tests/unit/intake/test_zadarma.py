@@ -12,6 +12,7 @@ from services.intake.pbx import Ignored, call_received_id
 from services.intake.zadarma import echo_reply, from_zadarma, signature, verify_signature
 from shared.events import CallerStatus, CallReceived
 from shared.errors import PermanentError
+from shared.phones import is_extension
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 SECRET = "zadarma-api-secret"
@@ -99,6 +100,16 @@ def test_a_caller_already_written_with_a_plus_stays_so():
 def test_an_extension_stays_an_extension():
     call = adapt({**START, "caller_id": "100"})
     assert (call.caller, call.caller_status) == ("100", CallerStatus.INTERNAL)
+
+
+@pytest.mark.parametrize("extension", ["10", "123456"])
+def test_every_extension_the_shared_rule_knows_stays_an_extension(extension):
+    # Zadarma writes numbers without their `+`; what the extension rule calls an extension
+    # is not given one, caller or dialed.
+    assert is_extension(extension)
+    call = adapt({**START, "caller_id": extension, "called_did": extension})
+    assert (call.caller, call.caller_status, call.dialed) == (
+        extension, CallerStatus.INTERNAL, extension)
 
 
 @pytest.mark.parametrize("caller", ["", "anonymous"])
