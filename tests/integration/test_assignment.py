@@ -242,6 +242,8 @@ async def test_past_the_deadline_the_strongest_available_negotiator_takes_the_le
                                segment="large_corporate")
     star = await world.employee(won=45, lost=5)
     weak = await world.employee(won=10, lost=40)
+    for _ in range(3):  # newcomers, at the department's average: runners-up above the weak one
+        await world.employee()
     event = routed_event(Destination.COMMERCIAL_DEPARTMENT, client_id=client.client_id)
     lead_id = str(lead_id_for(event.call_id))
     async with TopicWatch(world.infra.bootstrap, ASSIGNED) as watch, \
@@ -646,19 +648,19 @@ async def test_a_decision_whose_announcement_was_lost_is_announced_again(world: 
     negotiator = await world.employee()
     call_id = f"it-assign:{random_id()}"
     lead_id = lead_id_for(call_id)
-    conn = await world.connect()
-    try:
-        await conn.execute(
-            """INSERT INTO leads (lead_id, call_id, employee_id, department, strategy,
-                                  destination, created_at, decided_at, score)
-               VALUES ($1, $2, $3, 'commercial', 'strongest_available',
-                       'commercial_department', now() - interval '2 minutes',
-                       now() - interval '1 minute', 0.5)""",
-            lead_id, call_id, negotiator)
-    finally:
-        await conn.close()
-    # When the deadline task next looks
-    async with TopicWatch(world.infra.bootstrap, ASSIGNED) as watch:
+    async with TopicWatch(world.infra.bootstrap, ASSIGNED) as watch:  # before it can be sent
+        conn = await world.connect()
+        try:
+            await conn.execute(
+                """INSERT INTO leads (lead_id, call_id, employee_id, department, strategy,
+                                      destination, created_at, decided_at, score)
+                   VALUES ($1, $2, $3, 'commercial', 'strongest_available',
+                           'commercial_department', now() - interval '2 minutes',
+                           now() - interval '1 minute', 0.5)""",
+                lead_id, call_id, negotiator)
+        finally:
+            await conn.close()
+        # When the deadline task next looks
         [record] = await watch.wait_for(about(call_id), timeout=30)
         await watch.settle(1.0)
     # Then the decision is announced, once
