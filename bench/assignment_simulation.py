@@ -50,7 +50,8 @@ from services.assignment.policy import (
     lead_expected_value,
     on_arrival,
 )
-from services.assignment.strength import DepartmentRecord, LeadKind, Negotiator, Record
+from services.assignment.strength import LeadKind, Negotiator
+from shared.chances import DepartmentRecord, Record
 
 KINDS = [LeadKind(segment, size) for segment in ("corporate", "large_corporate")
          for size in ("medium", "large")]

@@ -23,7 +23,8 @@ from decimal import Decimal
 import asyncpg
 
 from services.assignment.policy import InboxLead, LeadPlan, LeadToClose, PendingLead
-from services.assignment.strength import DepartmentRecord, LeadKind, Negotiator, Record
+from services.assignment.strength import LeadKind, Negotiator
+from shared.chances import DepartmentRecord, Record
 from shared.errors import PermanentError
 from shared.events import CallRouted, Department, EmployeeRef, Role, ScoredCandidate, Strategy
 

@@ -35,9 +35,10 @@ from services.assignment.policy import (
     on_arrival,
     plan_lead,
 )
-from services.assignment.strength import DepartmentRecord, LeadKind, Negotiator
+from services.assignment.strength import LeadKind, Negotiator
 from shared import topics
 from shared.batches import Batch, Item
+from shared.chances import DepartmentRecord
 from shared.errors import PermanentError
 from shared.events import (
     CallRouted,

@@ -12,10 +12,6 @@ from decimal import Decimal
 
 from shared.chances import UNKNOWN, DepartmentRecord, Record, chance, department_average
 
-# Also imported from here by the assignment's repository, its test fakes and the bench.
-__all__ = ["UNKNOWN", "DepartmentRecord", "LeadKind", "Negotiator", "Record", "Scored", "chance",
-           "department_average", "expected_value", "rank"]
-
 
 @dataclass(frozen=True)
 class LeadKind:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from shared.clientbase import values
 from shared.events import Department, Role, Segment
+from shared.phones import is_extension
 
 
 MAX_CAPACITY = 2**31 - 1  # what the schema's integer column holds
@@ -73,7 +74,7 @@ def extension(text: str) -> str | None:
     found = values.strip_extension(text)
     if found is None:
         return None
-    if not values.is_extension(found):
+    if not is_extension(found):
         raise Invalid(f"extension {text!r} is not 2 to 6 digits")
     return found
 

@@ -9,7 +9,7 @@ import re
 import phonenumbers
 
 from shared.events import CallerStatus, Department, Role, Segment
-from shared.phones import EXTENSION_PATTERN, normalise
+from shared.phones import normalise
 
 
 def value_key(text: str) -> str:
@@ -66,7 +66,6 @@ def segment(text: str) -> Segment | None:
 
 _EMAIL = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 _EXTENSION_PREFIX = re.compile(r"^(доб|ext)\.?\s*", re.IGNORECASE)
-_EXTENSION = re.compile(EXTENSION_PATTERN)  # what the PBX dials internally
 
 
 def normalise_email(text: str) -> str | None:
@@ -82,12 +81,8 @@ def normalise_email(text: str) -> str | None:
 
 def strip_extension(text: str) -> str | None:
     """`доб. 101`, `ext 1 01` -> `101`: the value without its `доб`/`ext` and spaces; None if
-    nothing is left. Whether that is an extension is EXTENSION_PATTERN's question."""
+    nothing is left. Whether that is an extension is `shared.phones.is_extension`'s question."""
     return _EXTENSION_PREFIX.sub("", text).replace(" ", "") or None
-
-
-def is_extension(text: str) -> bool:
-    return _EXTENSION.match(text) is not None
 
 
 def normalise_phone(text: str, region: str) -> str | None:

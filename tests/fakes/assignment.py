@@ -14,7 +14,8 @@ from decimal import Decimal
 
 from services.assignment.service import LeadStore, LeadTransaction
 from services.assignment.policy import InboxLead, LeadPlan, LeadToClose, PendingLead
-from services.assignment.strength import DepartmentRecord, LeadKind, Negotiator, Record
+from services.assignment.strength import LeadKind, Negotiator
+from shared.chances import DepartmentRecord, Record
 from shared.events import (
     CallRouted,
     Department,

@@ -23,7 +23,8 @@ from services.assignment.policy import (
     head_may_act,
     on_arrival,
 )
-from services.assignment.strength import DepartmentRecord, LeadKind, Negotiator, Record
+from services.assignment.strength import LeadKind, Negotiator
+from shared.chances import DepartmentRecord, Record
 from shared.events import Strategy
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)

@@ -6,14 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.assignment.strength import (
-    DepartmentRecord,
-    Negotiator,
-    Record,
-    chance,
-    department_average,
-    rank,
-)
+from services.assignment.strength import Negotiator, rank
+from shared.chances import DepartmentRecord, Record, chance, department_average
 
 # A department whose members close about a third of their large corporate leads.
 DEPARTMENT = DepartmentRecord(kind=Record(won=60, lost=120), overall=Record(won=300, lost=600))
