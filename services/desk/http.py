@@ -4,11 +4,17 @@ head of sales' inbox (keep, assign) and dashboard, a person's own leads and call
 lead's outcome; and `POST /v1/calls/{call_id}/qualification` for machines.
 
 Pages need a signed-in person (else /login); every change needs the page's CSRF token (the
-`X-CSRF-Token` header htmx sends from `<body hx-headers>`, or the form's `csrf_token`)."""
+`X-CSRF-Token` header htmx sends from `<body hx-headers>`, or the form's `csrf_token`). A page
+or form that shows a call's card or a lead (who is calling: client, owner, open leads,
+contacts) needs `clients:read`, on top of what it changes (`clients:write`, `calls:qualify`,
+`deals:write`) and of the role whose page it is. `/invite/{token}` is the one page for
+nobody signed in yet: a person sets their password with the link `switchboard user invite`
+printed (tests/integration/test_desk_access.py holds the table of who may open what)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,14 +26,16 @@ from starlette.datastructures import FormData
 
 from services.desk import service
 from services.desk.i18n import locale_or_default
+from services.desk.invitations import Invitation, LinkState, password_errors, password_rules
 from services.desk.lookup_api import ApiAnswer, OnBehalf
 from services.desk.policy import (DeskCall, Reason, Verdict, card, opens_operator_screen,
                                   verdict_from_form)
-from services.desk.sales import MyLead, lead_dom_id, outcome_from_form
+from services.desk.sales import MyLead, has_leads, lead_dom_id, outcome_from_form
 from services.desk.screens import (FORM_CHOICES, InboxScreen, LeadsScreen, OperatorScreen,
                                    dashboard_charts, removed)
-from services.desk.service import Closing, Desk, Outcome, Qualification
-from services.desk.web import Web, home_of, is_htmx, live_stream, local_path, readable_phone
+from services.desk.service import Closing, Desk, Invitations, Outcome, Qualification
+from services.desk.web import (Web, home_of, is_htmx, live_stream, local_path, readable_phone,
+                               same_origin)
 from shared.access.credentials import token_hash
 from shared.access.http import (SESSION_COOKIE, Access, Guard, Refused, errors, set_session_cookie,
                                 sign_in)
@@ -50,21 +58,38 @@ def desk_routes(broker: KafkaBroker, *, check_sessions_every: float = 60) -> API
     api = APIRouter()
     guard = Guard(broker)
     person = guard.principal()
-    qualifier = guard.allow(Scope.CALLS_QUALIFY)
+    reader = guard.allow(Scope.CLIENTS_READ)  # what a card or a lead shows
     desk_of, web_of, access_of = (Desk.provider(broker), Web.provider(broker),
                                   Access.provider(broker))
+    invitations_of = Invitations.provider(broker)
 
-    def operator(principal: Principal = Depends(person)) -> Principal:
+    def reader_who_may(scope: Scope) -> Callable[..., Awaitable[Principal]]:
+        async def allowed(principal: Principal = Depends(reader)) -> Principal:
+            if not principal.may(scope):
+                raise Refused(403, f"{principal.display_name} may not {scope.value}", "scope")
+            return principal
+
+        return allowed
+
+    qualifier = reader_who_may(Scope.CALLS_QUALIFY)  # the card's qualification form
+    corrector = reader_who_may(Scope.CLIENTS_WRITE)  # the card's client-base corrections
+    closer = reader_who_may(Scope.DEALS_WRITE)  # a lead's outcome form
+    machine_qualifier = guard.allow(Scope.CALLS_QUALIFY)  # the API: it shows no card
+
+    async def operator(principal: Principal = Depends(reader)) -> Principal:
         if not opens_operator_screen(principal):
             raise Refused(403, f"{principal.display_name} has no operator screen", "role")
         return principal
 
-    def head_of_sales(principal: Principal = Depends(person)) -> Principal:
+    async def head_of_sales(principal: Principal = Depends(reader)) -> Principal:
         if not principal.works_the_inbox:
             raise Refused(403, f"{principal.display_name} is not the head of sales", "role")
         return principal
 
-    closer = guard.allow(Scope.DEALS_WRITE)
+    async def employee(principal: Principal = Depends(reader)) -> Principal:
+        if not has_leads(principal):
+            raise Refused(403, f"{principal.display_name} is no employee with leads", "role")
+        return principal
 
     # --- sign-in --------------------------------------------------------------------------
 
@@ -127,6 +152,54 @@ def desk_routes(broker: KafkaBroker, *, check_sessions_every: float = 60) -> API
                                  {"sessions": ended})
         return _signed_out()
 
+    # --- the invitation link --------------------------------------------------------------
+    # Nobody is signed in here, so no session's CSRF token protects the form: the link's own
+    # secret in the path does (a forged form on another site cannot know it), and a browser's
+    # Origin must be this site's.
+
+    @api.get("/invite/{token}", include_in_schema=False)
+    async def invitation_page(token: str, request: Request, web: Web = Depends(web_of),
+                              links: Invitations = Depends(invitations_of)) -> Response:
+        state, invitation = await service.invitation_link(links.links, token, utcnow())
+        lang = request.query_params.get("lang")
+        if invitation is None or state is not LinkState.OPEN:
+            return _link_gone(request, web, state, lang or _locale_of(invitation))
+        return _invitation(request, web, invitation, lang=lang)
+
+    @api.post("/invite/{token}", include_in_schema=False)
+    async def accept_invitation(token: str, request: Request, web: Web = Depends(web_of),
+                                links: Invitations = Depends(invitations_of),
+                                access: Access = Depends(access_of)) -> Response:
+        form = await request.form()
+        lang = _field(form, "lang") or None
+        if not same_origin(request, access.settings.public_url):
+            locale = locale_or_default(lang)
+            return _private(web.page(request, "message.html", None, status=403, locale=locale,
+                                     title=web.t(locale, "error.title"),
+                                     text=web.t(locale, "invite.other_site")))
+        now = utcnow()
+        state, invitation = await service.invitation_link(links.links, token, now)
+        if invitation is None or state is not LinkState.OPEN:
+            return _link_gone(request, web, state, lang or _locale_of(invitation))
+        password = str(form.get("password") or "")  # as typed: spaces are the rules' business
+        problems = password_errors(password, str(form.get("password_again") or ""))
+        if problems:
+            return _invitation(request, web, invitation, lang=lang, errors=problems, status=422)
+        if not await service.set_invited_password(access.store, invitation, token, password,
+                                                  now):
+            return _link_gone(request, web, LinkState.USED, lang or invitation.locale)
+        address = request.client.host if request.client else None
+        try:
+            principal, cookie, _ = await sign_in(access, invitation.email, password, address)
+        except Refused:  # not active yet, or this address past the sign-in limit
+            locale = locale_or_default(lang or invitation.locale)
+            return _private(web.page(request, "message.html", None, locale=locale,
+                                     title=web.t(locale, "invite.done"),
+                                     text=web.t(locale, "invite.sign_in")))
+        response = RedirectResponse(home_of(principal) or "/", status_code=303)
+        set_session_cookie(response, access.settings, cookie)
+        return _private(response)
+
     @api.post("/locale", include_in_schema=False)
     async def choose_locale(request: Request, principal: Principal = Depends(person),
                             deps: Desk = Depends(desk_of), web: Web = Depends(web_of)
@@ -181,7 +254,7 @@ def desk_routes(broker: KafkaBroker, *, check_sessions_every: float = 60) -> API
 
     @api.post("/operator/calls/{call_id:path}/client", include_in_schema=False)
     async def create_client(call_id: str, request: Request,
-                            principal: Principal = Depends(person),
+                            principal: Principal = Depends(corrector),
                             deps: Desk = Depends(desk_of), web: Web = Depends(web_of)
                             ) -> Response:
         locale = principal.locale
@@ -211,7 +284,7 @@ def desk_routes(broker: KafkaBroker, *, check_sessions_every: float = 60) -> API
 
     @api.post("/operator/calls/{call_id:path}/not-this-client", include_in_schema=False)
     async def not_this_client(call_id: str, request: Request,
-                              principal: Principal = Depends(person),
+                              principal: Principal = Depends(corrector),
                               deps: Desk = Depends(desk_of), web: Web = Depends(web_of)
                               ) -> Response:
         locale = principal.locale
@@ -291,7 +364,7 @@ def desk_routes(broker: KafkaBroker, *, check_sessions_every: float = 60) -> API
     # --- a person's own leads and calls ---------------------------------------------------
 
     @api.get("/leads", include_in_schema=False)
-    async def leads_page(request: Request, principal: Principal = Depends(person),
+    async def leads_page(request: Request, principal: Principal = Depends(employee),
                          deps: Desk = Depends(desk_of), web: Web = Depends(web_of)
                          ) -> HTMLResponse:
         drawn = await LeadsScreen(deps, web).draw(principal,
@@ -299,7 +372,7 @@ def desk_routes(broker: KafkaBroker, *, check_sessions_every: float = 60) -> API
         return web.page(request, "leads.html", principal, **drawn)
 
     @api.get("/leads/events", include_in_schema=False)
-    async def leads_events(request: Request, principal: Principal = Depends(person),
+    async def leads_events(request: Request, principal: Principal = Depends(employee),
                            deps: Desk = Depends(desk_of), web: Web = Depends(web_of),
                            access: Access = Depends(access_of)) -> Response:
         return live_stream(request, deps.live.hub, LeadsScreen(deps, web), principal, access,
@@ -342,7 +415,7 @@ def desk_routes(broker: KafkaBroker, *, check_sessions_every: float = 60) -> API
     @api.post("/v1/calls/{call_id:path}/qualification", status_code=202, tags=["calls"],
               responses=errors(401, 403, 404, 409, 422))
     async def qualify_call(call_id: str, verdict: Verdict,  # type: ignore[valid-type]
-                           principal: Principal = Depends(qualifier),
+                           principal: Principal = Depends(machine_qualifier),
                            deps: Desk = Depends(desk_of)) -> QualificationAccepted:
         """The verdict on a call (published as `CallQualified` on calls.qualified, validated as
         there). A call gets one verdict: the same one again is accepted and changes nothing;
@@ -386,6 +459,43 @@ def _login(request: Request, web: Web, *, lang: str | None, next_path: str, emai
     return response
 
 
+# What each link that no longer works says (LinkState.status is the page's status).
+LINK_GONE = {LinkState.UNKNOWN: "invite.unknown", LinkState.USED: "invite.used",
+             LinkState.EXPIRED: "invite.expired"}
+
+
+def _private(response: Response) -> Response:
+    """An answer of the invitation page: its address holds the link's secret, so no cache
+    keeps it and no request from the page sends it on as a Referer."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _invitation(request: Request, web: Web, invitation: Invitation, *, lang: str | None,
+                errors: dict[str, Reason] | None = None, status: int = 200) -> Response:
+    """The form that sets the password: the person's e-mail (for their password manager),
+    the rules, the password twice; in the person's language unless the page was asked for
+    another."""
+    locale = locale_or_default(lang or invitation.locale)
+    messages = {name: web.reason(locale, reason) for name, reason in (errors or {}).items()}
+    return _private(web.page(request, "invite.html", None, status=status, locale=locale,
+                             email=invitation.email, rules=web.reason(locale, password_rules()),
+                             errors=messages, action=request.url.path))
+
+
+def _locale_of(invitation: Invitation | None) -> str | None:
+    return invitation.locale if invitation else None
+
+
+def _link_gone(request: Request, web: Web, state: LinkState, lang: str | None) -> Response:
+    """A link that does not work: why, in a word, and nothing of whose it was."""
+    locale = locale_or_default(lang)
+    return _private(web.page(request, "message.html", None, status=state.status, locale=locale,
+                             title=web.t(locale, "invite.gone"),
+                             text=web.t(locale, LINK_GONE.get(state, "invite.unknown"))))
+
+
 def _signed_out() -> Response:
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
@@ -420,12 +530,12 @@ def _card_form(request: Request, web: Web, principal: Principal, call: DeskCall,
     fields; without htmx, the card alone on a page."""
     values = {key: value for key, value in form.items() if isinstance(value, str)
               and key != "csrf_token"}
-    context = {"card": card(call), "csrf": getattr(request.state, "csrf_token", ""),
-               "values": values, "errors": messages, **FORM_CHOICES}
+    context = {"card": card(call), "values": values, "errors": messages, **FORM_CHOICES}
     if is_htmx(request):
-        return HTMLResponse(web.fragment(template, principal.locale, **context),
-                            status_code=status)
-    return web.page(request, "call.html", principal, status=status, **context)
+        return HTMLResponse(web.fragment(template, principal.locale,
+                                         csrf=getattr(request.state, "csrf_token", ""),
+                                         **context), status_code=status)
+    return web.page(request, "call.html", principal, status=status, **context)  # its own csrf
 
 
 def _qualified(request: Request, web: Web, principal: Principal, call: DeskCall,

@@ -13,7 +13,7 @@ from services.desk.live import LIVE_EVENTS, Hub, Live
 from services.desk.lookup_api import LookupApi
 from services.desk.policy import DeskRules
 from services.desk.repository import DeskStore
-from services.desk.service import Desk
+from services.desk.service import Desk, Invitations
 from services.desk.web import Web, install_pages
 from shared.access.http import Access, install_refusals
 from shared.access.store import AccessStore
@@ -42,6 +42,7 @@ async def resources() -> AsyncIterator[dict]:
             Desk(calls=store, clients=lookup, audit=access, publisher=Publisher(broker),
                  live=live, rules=DeskRules.from_settings(settings, AssignmentSettings()),
                  sales=store, inbox=assignment).install(broker)
+            Invitations(links=store).install(broker)
             Access(store=access, settings=settings.access).install(broker)
             yield {"database": partial(pool_ready, pool), "live": tail.is_running}
         finally:

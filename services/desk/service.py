@@ -3,7 +3,8 @@ screen, qualify a call (publish `CallQualified`), save a person's language, and 
 person's corrections of the client base on to the lookup; the sales screens: the head of
 sales' inbox (its leads from the assignment, kept or passed on through it), a person's own
 leads and calls, a lead's outcome (through the lookup, to deals.closed), the shopping-around
-alerts and the head's dashboard."""
+alerts and the head's dashboard; and the invitation link with which a person sets their
+password."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pydantic import BaseModel
 
 from services.desk import dashboard as board
 from services.desk.i18n import LOCALES
+from services.desk.invitations import Invitation, LinkState, link_state
 from services.desk.live import Live
 from services.desk.lookup_api import ApiAnswer, OnBehalf
 from services.desk.policy import (ClientRecord, DeskCall, DeskEvent, DeskRules, Reason, heard,
@@ -29,6 +31,7 @@ from services.desk.sales import (CLOSED_SHOWN, Alert, Candidate, Colleague, Inbo
                                  inbox_rows, leads_shown, newest_alerts, outcome_body,
                                  with_reported)
 from shared import topics
+from shared.access.credentials import hash_password, token_hash
 from shared.access.principals import Principal
 from shared.events import CallEnriched, CallQualified, Segment, utcnow
 from shared.kafka import Publisher
@@ -101,6 +104,26 @@ class SalesPort(Protocol):
     async def assignment_delays(self, since: datetime) -> list[float]: ...
 
 
+class InvitationLinksPort(Protocol):
+    """The invitation links as the database has them (`repository.DeskStore`)."""
+
+    async def invitation(self, token_hash: str) -> Invitation | None: ...
+
+
+class PasswordsPort(Protocol):
+    """What setting a password with a link takes of the access store
+    (`shared.access.store.AccessStore`, the same calls the lookup's
+    `POST /v1/invitations/{token}` makes)."""
+
+    async def use_invitation(self, token_hash: str, password_hash: str, now: datetime
+                             ) -> str | None: ...
+
+    async def close_all_sessions(self, employee_id: uuid.UUID, now: datetime) -> int: ...
+
+    async def audit(self, principal: Principal | None, action: str, subject: str | None = None,
+                    detail: dict[str, Any] | None = None) -> None: ...
+
+
 class AuditPort(Protocol):
     async def audit(self, principal: Principal | None, action: str, subject: str | None = None,
                     detail: dict[str, Any] | None = None) -> None: ...
@@ -116,6 +139,13 @@ class Desk(Dependencies):
     rules: DeskRules
     sales: SalesPort
     inbox: InboxApiPort
+
+
+@dataclass(frozen=True)
+class Invitations(Dependencies):
+    """The invitation link's page, which nobody is signed in to yet."""
+
+    links: InvitationLinksPort
 
 
 # --- from Kafka -----------------------------------------------------------------------------
@@ -390,3 +420,25 @@ async def dashboard(deps: Desk, now: datetime) -> Dashboard:
         wins=board.win_rates(await deps.sales.colleagues(), deps.rules.prior_strength),
         drawn_at=now,
     )
+
+
+# --- the invitation link --------------------------------------------------------------------
+
+
+async def invitation_link(links: InvitationLinksPort, token: str, now: datetime
+                          ) -> tuple[LinkState, Invitation | None]:
+    invitation = await links.invitation(token_hash(token))
+    return link_state(invitation, now), invitation
+
+
+async def set_invited_password(store: PasswordsPort, invitation: Invitation, token: str,
+                               password: str, now: datetime) -> bool:
+    """The link's one use sets the password (False: it was used or expired meanwhile). The
+    person's sessions end, as with `switchboard user set-password`: an old password may be
+    known to someone else. Audited as `password.set`."""
+    email = await store.use_invitation(token_hash(token), hash_password(password), now)
+    if email is None:
+        return False
+    ended = await store.close_all_sessions(invitation.employee_id, now)
+    await store.audit(None, "password.set", email, {"by": "invitation", "sessions_ended": ended})
+    return True

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -84,6 +84,17 @@ def local_path(target: str | None, default: str = "/") -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
     return target
+
+
+def same_origin(request: Request, public_url: str) -> bool:
+    """A form sent from this site's own page: the browser's `Origin` names this host, as the
+    request reached it or as people open it (`SWITCHBOARD_ACCESS_PUBLIC_URL`). Without an
+    `Origin` (an older browser, a script) the form's own secret decides."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    own = {request.headers.get("host"), urlsplit(public_url).netloc} - {None, ""}
+    return urlsplit(origin).netloc in own
 
 
 @dataclass(frozen=True)
