@@ -34,7 +34,7 @@ from pydantic import BaseModel, SkipValidation, ValidationError
 
 from shared import topics
 from shared.errors import PermanentError
-from shared.kafka import Publisher, group_id, rejection
+from shared.kafka import PublisherPort, group_id, rejection
 from shared.observability.logs import CALL_ID, call_id_of
 from shared.observability.tracing import CARRIED_TRACE, TRACE_HEADERS
 
@@ -106,7 +106,7 @@ class Batch:
     """One batch in a handler: `async with Batch(records, "lookup", publisher) as batch:`."""
 
     def __init__(self, records: Sequence[ConsumerRecord], service: str,
-                 publisher: Publisher) -> None:
+                 publisher: PublisherPort) -> None:
         self.records, self.service, self.publisher = tuple(records), service, publisher
         self.rejected = 0
         self._together: contextlib.AbstractAsyncContextManager[None] | None = None

@@ -52,7 +52,7 @@ from shared.events import (
     Strategy,
     utcnow,
 )
-from shared.kafka import Publisher
+from shared.kafka import PublisherPort
 from shared.wiring import Dependencies
 
 # ------------------------------------------------------------------ ports
@@ -170,7 +170,7 @@ class Assignment(Dependencies):
     """What the assignment's entry points work with; built by main.py."""
 
     leads: LeadStore
-    publisher: Publisher
+    publisher: PublisherPort
     rules: AssignmentRules = field(default_factory=AssignmentRules)
     head_email: str | None = None  # the head of sales who keeps leads; None: any commercial head
 

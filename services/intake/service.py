@@ -30,7 +30,7 @@ from shared.events import (
     truncate_payload,
     utcnow,
 )
-from shared.kafka import Publisher
+from shared.kafka import PublisherPort
 from shared.settings import IntakeSettings
 from shared.wiring import Dependencies
 
@@ -87,7 +87,7 @@ class Intake(Dependencies):
     """What the intake's entry points work with; built by `main.resources()`."""
 
     calls: AcceptedCallsPort
-    publisher: Publisher
+    publisher: PublisherPort
     rules: IntakeRules
     dial_plan: DialPlan = field(default_factory=DialPlan.build)
     routed: RoutedCalls = field(default_factory=RoutedCalls)  # ring-time decisions seen

@@ -27,7 +27,7 @@ from shared.access.principals import Principal, Scope, require
 from shared.clientbase import checks
 from shared.events import (CallEnriched, CallReceived, ContactRef, EmployeeRef, Ownership,
                            ShoppingAroundDetected, utcnow)
-from shared.kafka import Publisher
+from shared.kafka import PublisherPort
 from shared.phones import normalise
 from shared.wiring import Dependencies
 
@@ -100,7 +100,7 @@ class ClientBasePort(Protocol):
 @dataclass(frozen=True)
 class Lookup(Dependencies):
     clients: ClientBasePort
-    publisher: Publisher
+    publisher: PublisherPort
     rules: LookupRules
 
 

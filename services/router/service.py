@@ -9,13 +9,13 @@ from services.router.in_force import RulesInForce
 from services.router.policy import qualify, route
 from shared import topics
 from shared.events import CallEnriched, CallQualified, CallRouted, utcnow
-from shared.kafka import Publisher
+from shared.kafka import PublisherPort
 from shared.wiring import Dependencies
 
 
 @dataclass(frozen=True)
 class Routing(Dependencies):
-    publisher: Publisher
+    publisher: PublisherPort
     rules: RulesInForce
 
 

@@ -125,9 +125,7 @@ def test_the_deal_closed_event_has_the_same_id_for_the_same_report():
 async def test_an_outcome_reported_twice_is_published_once():
     lead = LeadToClose(uuid.uuid4(), "office-1:a1", uuid.uuid4(), "open")
     leads, published = FakeClientBase(leads=[lead]), RecordingPublisher()
-    # The services' dependencies name the Publisher class, the fake is a `PublisherPort`.
-    deps = Lookup(clients=leads, publisher=published,  # type: ignore[arg-type]
-                  rules=LookupRules())
+    deps = Lookup(clients=leads, publisher=published, rules=LookupRules())
     crm = integration("crm", frozenset({Scope.DEALS_WRITE}))
     won = PostedOutcome("won", Decimal("100"), "USD")
     assert (await service.report_outcome(deps, lead.lead_id, won, crm))[0] == "published"
@@ -144,7 +142,7 @@ async def test_a_client_upserted_twice_changes_once_and_takes_its_numbers_from_a
     other = stored_client(client_id=uuid.uuid4(), external_id="c0", owner_id=None,
                           phones=(ClientPhone("+79161111111"),), number_ranges=())
     clients = FakeClientBase(clients=[other])
-    deps = Lookup(clients=clients, publisher=RecordingPublisher(),  # type: ignore[arg-type]
+    deps = Lookup(clients=clients, publisher=RecordingPublisher(),
                   rules=LookupRules())
     crm = integration("crm", frozenset({Scope.CLIENTS_WRITE}))
     wanted = request(phones=[("+7 916 111-11-11", "Иван")])
@@ -162,7 +160,7 @@ async def test_a_refused_request_leaves_the_client_base_as_it_was_and_a_deleted_
     clients = FakeClientBase(employees=[anna], clients=[stored_client(owner_id=None)],
                              leads=[LeadToClose(uuid.uuid4(), "office-1:a1",
                                                 stable_id("client", "c1"), "open")])
-    deps = Lookup(clients=clients, publisher=RecordingPublisher(),  # type: ignore[arg-type]
+    deps = Lookup(clients=clients, publisher=RecordingPublisher(),
                   rules=LookupRules())
     operator = person(uuid.uuid4(), "olga@example.ru", "Olga", Department.CLIENT, Role.AGENT)
     new_and_owned = client_record("c2", name="Лютик", segment="corporate", region="RU",
