@@ -12,7 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from services.desk.sales import Colleague, WonLost, posterior
+from services.desk.sales import Colleague, posterior
+from shared.chances import Record, overall_average
 from shared.events import Destination, Role, Strategy
 
 # Where the calls went, in the order the bars stack; "deciding" for a call without a decision.
@@ -123,7 +124,7 @@ def delays(seconds: Iterable[float]) -> Delays:
 class WinRate:
     employee_id: uuid.UUID
     name: str
-    record: WonLost
+    record: Record
     mean: float
     low: float
     high: float
@@ -143,8 +144,8 @@ def win_rates(colleagues: Sequence[Colleague], strength: float, *, limit: int = 
     rate, worth `strength` outcomes), its mean and the interval holding 90% of it. Those with
     the most outcomes are shown (`limit`); a newcomer without any has nothing to show."""
     members = [c for c in colleagues if c.active]
-    overall = sum((c.total for c in members), WonLost())
-    department = (overall.won + 1) / (overall.closed + 2)
+    overall = sum((c.total for c in members), Record())
+    department = overall_average(overall)
     negotiators = [c for c in members if c.role is Role.AGENT and c.total.closed]
     negotiators.sort(key=lambda c: (-c.total.closed, c.name, str(c.employee_id)))
     shown = negotiators[:limit]

@@ -15,7 +15,8 @@ import asyncpg
 
 from services.desk.invitations import Invitation
 from services.desk.policy import ClientRecord, DeskCall
-from services.desk.sales import Colleague, Contact, LeadStatus, MyLead, WonLost
+from services.desk.sales import Colleague, Contact, LeadStatus, MyLead
+from shared.chances import Record
 from shared.events import CallEnriched, CallQualified, CallRouted, Role
 
 # Each part once, whichever event brings it first. The PBX's start time comes with the
@@ -38,9 +39,12 @@ ON CONFLICT (call_id) DO UPDATE SET
 
 CALL_COLUMNS = "call_id, started_at, enriched, routed, answered_at, hung_up_at, qualification"
 
+# Only the calls whose card can be on a screen (`policy.card_shown`): a call that ended
+# unanswered is off every screen, and must not take one of the newest `limit` places.
 OPEN_CALLS = f"""
 SELECT {CALL_COLUMNS} FROM desk_calls
 WHERE qualified_at IS NULL AND started_at > $1
+  AND (hung_up_at IS NULL OR answered_at IS NOT NULL)
 ORDER BY started_at DESC
 LIMIT $2
 """
@@ -170,7 +174,7 @@ LIMIT 100000
 
 
 def _colleague(row: asyncpg.Record) -> Colleague:
-    records = {(segment, size): WonLost(won, lost)
+    records = {(segment, size): Record(won, lost)
                for segment, size, won, lost in json.loads(row["records"])}
     return Colleague(row["employee_id"], row["name"], Role(row["role"]), row["load"],
                      row["capacity"], row["active"], row["on_leave"], records)

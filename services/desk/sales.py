@@ -20,12 +20,9 @@ from services.desk.policy import FieldError, Reason, field_errors, reasons_of, t
 from services.desk.stats import Beta
 from shared import chances
 from shared.access.principals import Principal, Scope
-from shared.chances import UNKNOWN, DepartmentRecord, department_average
+from shared.chances import UNKNOWN, DepartmentRecord, Record, department_average
 from shared.events import CallEnriched, DealClosed, Role, ShoppingAroundDetected, stable_id
 
-# A negotiator's won and lost leads, as the assignment counts them (also imported from here
-# by the desk's repository and dashboard).
-WonLost = chances.Record
 
 
 def lead_dom_id(lead_id: uuid.UUID, where: str = "inbox") -> str:
@@ -142,14 +139,14 @@ class Colleague:
     capacity: int
     active: bool = True
     on_leave: bool = False
-    records: Mapping[tuple[str, str], WonLost] = field(default_factory=dict)
+    records: Mapping[tuple[str, str], Record] = field(default_factory=dict)
 
-    def record(self, kind: tuple[str, str]) -> WonLost:
-        return self.records.get(kind, WonLost())
+    def record(self, kind: tuple[str, str]) -> Record:
+        return self.records.get(kind, Record())
 
     @property
-    def total(self) -> WonLost:
-        return sum(self.records.values(), WonLost())
+    def total(self) -> Record:
+        return sum(self.records.values(), Record())
 
     @property
     def availability(self) -> Availability:
@@ -160,7 +157,7 @@ class Colleague:
         return Availability.AVAILABLE if self.load < self.capacity else Availability.AT_CAPACITY
 
 
-def posterior(record: WonLost, prior_mean: float, strength: float) -> Beta:
+def posterior(record: Record, prior_mean: float, strength: float) -> Beta:
     """The distribution of a negotiator's chance to close (`shared.chances.posterior`), for
     the uncertainty the dashboard draws around it."""
     return Beta(*chances.posterior(record, prior_mean, strength))
@@ -187,8 +184,8 @@ def department_records(colleagues: Iterable[Colleague], kind: tuple[str, str]
                        ) -> DepartmentRecord:
     """The outcomes of the department's active members: on the kind, and on all kinds."""
     members = [c for c in colleagues if c.active]
-    return DepartmentRecord(sum((c.record(kind) for c in members), WonLost()),
-                            sum((c.total for c in members), WonLost()))
+    return DepartmentRecord(sum((c.record(kind) for c in members), Record()),
+                            sum((c.total for c in members), Record()))
 
 
 def candidates(colleagues: Sequence[Colleague], kind: tuple[str, str], strength: float

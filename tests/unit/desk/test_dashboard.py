@@ -9,7 +9,8 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from services.desk.dashboard import daily_counts, delays, hourly_calls, kept_share, win_rates
-from services.desk.sales import Colleague, WonLost
+from services.desk.sales import Colleague
+from shared.chances import Record
 from shared.events import Role
 
 NOW_LOCAL = datetime(2026, 11, 27, 13, 25)
@@ -59,8 +60,8 @@ def test_the_time_to_assignment_in_buckets_and_its_median():
 
 def member(name, won, lost, role=Role.AGENT, active=True):
     return Colleague(uuid.uuid4(), name, role, 0, 10, active, False,
-                     {("corporate", "large"): WonLost(won, lost),
-                      ("individual", "small"): WonLost(won, 0)} if won or lost else {})
+                     {("corporate", "large"): Record(won, lost),
+                      ("individual", "small"): Record(won, 0)} if won or lost else {})
 
 
 def test_win_rates_with_their_interval_and_the_department_they_start_from():
@@ -72,7 +73,7 @@ def test_win_rates_with_their_interval_and_the_department_they_start_from():
     assert rates.department == pytest.approx((40 + 2 + 10 + 1) / (50 + 3 + 15 + 2))
     assert [r.name for r in rates.rates] == ["Anna", "Boris"]  # no outcome, nothing to show
     best, few = rates.rates
-    assert best.record == WonLost(40, 10)
+    assert best.record == Record(40, 10)
     assert best.low < best.mean < best.high
     assert few.high - few.low > best.high - best.low  # fewer outcomes, wider
     assert rates.left_out == 0

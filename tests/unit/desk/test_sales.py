@@ -12,11 +12,11 @@ from decimal import Decimal
 import pytest
 
 from services.assignment.strength import Negotiator, rank
-from services.desk.sales import (Availability, Colleague, LeadStatus, MyLead, Reported, WonLost,
+from services.desk.sales import (Availability, Colleague, LeadStatus, MyLead, Reported,
                                  about_own_client, alert_of_call, alert_of_detected,
                                  candidates, clock, countdown, inbox_rows, leads_shown,
                                  may_close, outcome_body, outcome_from_form, posterior, waited)
-from shared.chances import DepartmentRecord, chance, department_average
+from shared.chances import DepartmentRecord, Record, chance, department_average
 from shared.events import ContactRef, Role, ShoppingAroundDetected, ShoppingRule
 from tests.unit.desk.samples import (CLIENT, NOW, OTHER, OWNER, enriched, head, negotiator,
                                      operator)
@@ -56,7 +56,7 @@ def test_the_waiting_time_counts_from_the_arrival():
 def colleague(name: str, won: int = 0, lost: int = 0, *, role: Role = Role.AGENT, load: int = 0,
               capacity: int = 10, on_leave: bool = False, active: bool = True,
               kind: tuple[str, str] = KIND) -> Colleague:
-    records = {kind: WonLost(won, lost)} if won or lost else {}
+    records = {kind: Record(won, lost)} if won or lost else {}
     return Colleague(uuid.uuid4(), name, role, load, capacity, active, on_leave, records)
 
 
@@ -64,8 +64,8 @@ def test_the_chance_is_the_assignments_posterior_mean():
     # The assignment's own example (tests/integration/test_assignment.py): 45 of 50 won against
     # a department that won 55 of 100 on the kind is about 84%.
     star, weak = colleague("Star", 45, 5), colleague("Weak", 10, 40)
-    prior = department_average(DepartmentRecord(WonLost(55, 45), WonLost(55, 45)), 10)
-    assert posterior(WonLost(45, 5), prior, 10).mean == pytest.approx(0.84, abs=0.01)
+    prior = department_average(DepartmentRecord(Record(55, 45), Record(55, 45)), 10)
+    assert posterior(Record(45, 5), prior, 10).mean == pytest.approx(0.84, abs=0.01)
     ranked = candidates([star, weak], KIND, 10)
     assert [c.name for c in ranked] == ["Star", "Weak"]
     assert ranked[0].chance == pytest.approx(0.84, abs=0.01)
@@ -75,7 +75,7 @@ def test_the_chance_is_the_assignments_posterior_mean():
 def test_a_newcomer_starts_at_the_departments_average_and_an_empty_department_at_a_half():
     newcomer, veteran = colleague("New"), colleague("Old", 30, 10)
     ranked = {c.name: c for c in candidates([newcomer, veteran], KIND, 10)}
-    on_kind = department_average(DepartmentRecord(WonLost(30, 10), WonLost(30, 10)), 10)
+    on_kind = department_average(DepartmentRecord(Record(30, 10), Record(30, 10)), 10)
     assert ranked["New"].chance == pytest.approx(on_kind)
     assert candidates([colleague("Alone")], KIND, 10)[0].chance == pytest.approx(0.5)
 
@@ -104,7 +104,7 @@ def test_the_desk_shows_the_chance_the_assignment_ranks_by(records):
     # exactly the chance the assignment scores them by when it distributes the lead.
     people = [colleague(f"N{i}", won, lost) for i, (won, lost) in enumerate(records)]
     shown = {c.employee_id: c.chance for c in candidates(people, KIND, 10)}
-    on_kind = sum((WonLost(won, lost) for won, lost in records), WonLost())
+    on_kind = sum((Record(won, lost) for won, lost in records), Record())
     negotiators = [Negotiator(p.employee_id, p.name, p.load, p.capacity, record=p.record(KIND))
                    for p in people]
     scored = rank(negotiators, DepartmentRecord(on_kind, on_kind), None, 10)
@@ -113,8 +113,8 @@ def test_the_desk_shows_the_chance_the_assignment_ranks_by(records):
 
 
 def test_the_dashboards_distribution_is_centred_on_the_chance_shown():
-    prior = department_average(DepartmentRecord(WonLost(30, 20), WonLost(300, 200)), 10)
-    for record in (WonLost(), WonLost(45, 5), WonLost(1, 30)):
+    prior = department_average(DepartmentRecord(Record(30, 20), Record(300, 200)), 10)
+    for record in (Record(), Record(45, 5), Record(1, 30)):
         assert posterior(record, prior, 10).mean == pytest.approx(chance(record, prior, 10))
 
 

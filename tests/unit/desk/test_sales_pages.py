@@ -16,9 +16,10 @@ import pytest
 from services.desk.live import AlertRaised, CallChanged, DealDone, InboxArrived, LeadDecided
 from services.desk.lookup_api import ApiAnswer, OnBehalf
 from services.desk.policy import dom_id, heard
-from services.desk.sales import (Colleague, LeadStatus, MyLead, WonLost, alert_of_call,
+from services.desk.sales import (Colleague, LeadStatus, MyLead, alert_of_call,
                                  lead_dom_id)
 from services.desk.screens import InboxScreen, LeadsScreen
+from shared.chances import Record
 from shared.events import (DealClosed, Department, EmployeeRef, LeadAssigned, Role, Strategy,
                            utcnow)
 from tests.component.wiring import WEB, DeskApp, desk_app
@@ -44,7 +45,7 @@ def inbox_item(lead_id: uuid.UUID, *, minutes_left: float = 9.5, value: str = "5
 def colleague(name: str, won: int, lost: int, **kw) -> Colleague:
     return Colleague(kw.pop("employee_id", uuid.uuid4()), name, kw.pop("role", Role.AGENT),
                      kw.pop("load", 2), kw.pop("capacity", 10), True, kw.pop("on_leave", False),
-                     {KIND: WonLost(won, lost)})
+                     {KIND: Record(won, lost)})
 
 
 @pytest.fixture
