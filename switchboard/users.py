@@ -96,7 +96,7 @@ def invite(email: Email) -> None:
     print(f"{settings.public_url.rstrip('/')}/invite/{token}")
     lookup = LookupSettings()
     body = shlex.quote('{"password": "..."}')
-    console.print("until the desk serves that page, the lookup service's API sets the password:",
+    console.print("or, without a browser, the lookup service's API sets the password:",
                   highlight=False)
     print(f"  curl -X POST http://{lookup.host}:{lookup.port}/v1/invitations/{token} "
           f"-H 'Content-Type: application/json' -d {body}")

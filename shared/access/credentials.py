@@ -16,6 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 PERSON_TOKEN, INTEGRATION_TOKEN, SESSION_TOKEN, INVITATION_TOKEN = "sb_", "sbi_", "sbs_", "sbv_"
+TOKEN_PREFIXES = (PERSON_TOKEN, INTEGRATION_TOKEN, SESSION_TOKEN, INVITATION_TOKEN)
 MIN_PASSWORD_LENGTH = 10
 
 _HASHER = PasswordHasher()

@@ -15,6 +15,7 @@ from faststream import BaseMiddleware
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
+from shared.access.credentials import TOKEN_PREFIXES
 from shared.observability.tracing import UNTRACED_PATHS
 
 # The call the current message is about; set for each message the service receives.
@@ -133,6 +134,8 @@ def _masked_part(part: str) -> str:
     """A path segment or query value as logged: a caller number in it masked, whatever its
     URL encoding (`%2B7916...`, `8%20916...`); anything else with 7 or more digits hidden."""
     typed = unquote_plus(part)
+    if typed.startswith(TOKEN_PREFIXES):  # an invitation link's token: a password's key
+        return typed[:typed.index("_") + 1] + "***"
     if sum(c.isdigit() for c in typed) < 7:
         return part
     masked = mask_phones(typed)
@@ -144,7 +147,8 @@ def _masked_part(part: str) -> str:
 
 def mask_request_target(target: str) -> str:
     """`/v1/callers/%2B79161234567?x=1` -> `/v1/callers/+7916***4567?x=1`, and the same for
-    query values (`/v1/route/asterisk?caller=%2B7916...`)."""
+    query values (`/v1/route/asterisk?caller=%2B7916...`); a token in a path
+    (`/invite/sbv_...`) -> `/invite/sbv_***`."""
     path, question, query = target.partition("?")
     path = "/".join(_masked_part(segment) for segment in path.split("/"))
     if question:

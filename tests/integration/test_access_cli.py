@@ -215,7 +215,7 @@ def test_invite_prints_a_one_time_link_and_stores_only_its_hash(infra):
     found = re.fullmatch(r"https://desk\.example/invite/(sbv_[A-Za-z0-9_-]{43})", link)
     assert found, link
     token = found[1]
-    assert f"/v1/invitations/{token}" in result.stdout  # the API, until the desk serves it
+    assert f"/v1/invitations/{token}" in result.stdout  # the API, for scripts
     [row] = query(infra, "SELECT e.email, i.expires_at, i.used_at FROM invitations i "
                          "JOIN employees e USING (employee_id) WHERE i.token_hash = $1",
                   token_hash(token))

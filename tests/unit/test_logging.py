@@ -119,3 +119,13 @@ def test_the_access_line_masks_caller_numbers_in_any_encoding():
     lead = "/v1/leads/3f2b8c1e-6d4a-4b7e-9c12-5a8e0f1d2c3b/keep"
     assert mask_request_target(lead) == lead
     assert mask_request_target("/health/ready") == "/health/ready"
+
+
+def test_the_access_line_hides_an_invitation_links_token():
+    from shared.access.credentials import INVITATION_TOKEN, new_token
+    from shared.observability.logs import mask_request_target
+
+    token = new_token(INVITATION_TOKEN)
+    assert mask_request_target(f"/invite/{token}") == "/invite/sbv_***"
+    assert mask_request_target(f"/v1/invitations/{token}?lang=en") == (
+        "/v1/invitations/sbv_***?lang=en")

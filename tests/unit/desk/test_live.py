@@ -7,21 +7,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from types import SimpleNamespace
-from zoneinfo import ZoneInfo
 
-from services.desk.i18n import Catalogs
 from services.desk.live import (RESYNC, AlertRaised, CallChanged, DealDone, Hub, InboxArrived,
-                                LeadDecided, Live)
+                                LeadDecided, LeadsOfCalls, Live)
 from services.desk.policy import DeskRules, dom_id, heard
 from services.desk.screens import OperatorScreen
-from services.desk.web import Web
 from shared import topics
 from shared.events import (DealClosed, Department, Destination, LeadAssigned,
                            ShoppingAroundDetected, ShoppingRule, Stage, Strategy, utcnow)
+from tests.component.wiring import WEB
 from tests.unit.desk.samples import (CLIENT, NOW, OWNER, enriched, negotiator, operator,
                                      qualified, routed)
-
-WEB = Web(catalogs=Catalogs(), zone=ZoneInfo("Europe/Moscow"))
 
 
 @dataclass
@@ -119,13 +115,13 @@ def test_a_card_is_rendered_once_per_language_and_gets_each_screens_token():
 # --- the sales screens' events ------------------------------------------------------------
 
 
-class LeadsFound:
+class LeadsFound(LeadsOfCalls):
     """The lead of a call appears after a few looks (the assignment is a moment behind)."""
 
-    def __init__(self, lead_id, waiting: bool, after: int = 2) -> None:
+    def __init__(self, lead_id: uuid.UUID, waiting: bool, after: int = 2) -> None:
         self.lead_id, self.waiting, self.after, self.looks = lead_id, waiting, after, 0
 
-    async def lead_of_call(self, call_id: str):
+    async def lead_of_call(self, call_id: str) -> tuple[uuid.UUID, bool] | None:
         self.looks += 1
         return (self.lead_id, self.waiting) if self.looks > self.after else None
 
