@@ -128,8 +128,8 @@ def rejection_middleware(service: str) -> type[BaseMiddleware]:
             if (isinstance(exc_val, PermanentError | ValidationError | UnicodeDecodeError)
                     and not isinstance(self.msg, tuple)):
                 rejected = rejection(service, self.msg, exc_val)
-                broker: KafkaBroker = self.context.get("broker")
-                await broker.publish(rejected, topics.CALLS_REJECTED.name)
+                await Publisher(self.context.get("broker")).publish(topics.CALLS_REJECTED,
+                                                                    rejected)
                 log.warning(
                     "rejected a message from %s: %s (at %s)",
                     rejected.source_topic, rejected.reason, rejected.where,
