@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from services.assignment import service
 from services.assignment.policy import InboxLead, PendingLead, Refused
 from services.assignment.service import Assignment
-from shared.access.http import Access, Guard, errors
+from shared.access.http import Guard, errors
 from shared.access.http import Refused as AccessRefused
 from shared.access.principals import AccessRole, Principal, PrincipalKind, Scope
 from shared.events import EmployeeRef, Role, utcnow
@@ -130,7 +130,6 @@ def inbox_routes(broker: KafkaBroker) -> APIRouter:
     api = APIRouter(tags=["inbox"])
     guard = Guard(broker)
     Deps = Annotated[Assignment, Depends(Assignment.provider(broker))]
-    AccessDeps = Annotated[Access, Depends(Access.provider(broker))]
 
     async def head_of_sales(
             principal: Annotated[Principal, Depends(guard.principal())]) -> Principal:
@@ -166,21 +165,18 @@ def inbox_routes(broker: KafkaBroker) -> APIRouter:
     @api.post("/v1/leads/{lead_id}/keep", responses={
         200: {"model": Decided, "description": "The head keeps it"},
         **errors(401, 403, 404, 409, 422)})
-    async def keep_lead(lead_id: uuid.UUID, head: Head, deps: Deps,
-                        access: AccessDeps) -> JSONResponse:
-        pending = await service.keep_inbox_lead(deps, lead_id, _acting_head(head), utcnow())
-        await access.store.audit(head, "lead.keep", str(lead_id),
-                                 {"employee_id": pending.employee_id})
+    async def keep_lead(lead_id: uuid.UUID, head: Head, deps: Deps) -> JSONResponse:
+        pending = await service.keep_inbox_lead(deps, lead_id, _acting_head(head), utcnow(),
+                                                by=head)
         return JSONResponse(_decided(pending, await announced(deps, pending)))
 
     @api.post("/v1/leads/{lead_id}/assign", responses={
         200: {"model": Decided, "description": "The negotiator gets it"},
         **errors(401, 403, 404, 409, 422)})
     async def assign_lead(lead_id: uuid.UUID, request: AssignRequest, head: Head,
-                          deps: Deps, access: AccessDeps) -> JSONResponse:
-        pending = await service.assign_inbox_lead(deps, lead_id, request.employee_id, utcnow())
-        await access.store.audit(head, "lead.assign", str(lead_id),
-                                 {"employee_id": pending.employee_id})
+                          deps: Deps) -> JSONResponse:
+        pending = await service.assign_inbox_lead(deps, lead_id, request.employee_id, utcnow(),
+                                                  by=head)
         return JSONResponse(_decided(pending, await announced(deps, pending)))
 
     return api

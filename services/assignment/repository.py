@@ -19,11 +19,14 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 
 from services.assignment.policy import InboxLead, LeadPlan, LeadToClose, PendingLead
 from services.assignment.strength import LeadKind, Negotiator
+from shared.access.principals import Principal
+from shared.access.store import audit
 from shared.chances import DepartmentRecord, Record
 from shared.errors import PermanentError
 from shared.events import CallRouted, Department, EmployeeRef, Role, ScoredCandidate, Strategy
@@ -287,6 +290,10 @@ class RepositoryTransaction:
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
+
+    async def audit(self, principal: Principal, action: str, subject: str,
+                    detail: dict[str, Any]) -> None:
+        await audit(self.conn, principal, action, subject, detail)
 
     async def lock_department(self, department: Department) -> None:
         await self.conn.execute("SELECT pg_advisory_xact_lock($1)",

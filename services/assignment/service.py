@@ -11,7 +11,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.assignment.keep import RecentFlow
 from services.assignment.policy import (
@@ -37,6 +37,7 @@ from services.assignment.policy import (
 )
 from services.assignment.strength import LeadKind, Negotiator
 from shared import topics
+from shared.access.principals import Principal
 from shared.batches import Batch, Item
 from shared.chances import DepartmentRecord
 from shared.errors import PermanentError
@@ -60,6 +61,10 @@ from shared.wiring import Dependencies
 
 class LeadTransaction(Protocol):
     """What a use case reads and writes within one transaction of the lead store."""
+
+    async def audit(self, principal: Principal, action: str, subject: str,
+                    detail: dict[str, Any]) -> None:
+        """A line of the audit log, written with the change (or not at all)."""
 
     async def lock_department(self, department: Department) -> None:
         """Held until the transaction ends: the department's loads stay as read."""
@@ -415,8 +420,8 @@ async def _lock_inbox_lead_for_head(tx: LeadTransaction, lead_id: uuid.UUID,
 
 
 async def keep_inbox_lead(deps: Assignment, lead_id: uuid.UUID, head: EmployeeRef,
-                          now: datetime) -> PendingLead:
-    """The head keeps a lead of the inbox."""
+                          now: datetime, *, by: Principal) -> PendingLead:
+    """The head keeps a lead of the inbox (audit: `lead.keep`, by whoever acted)."""
     async with deps.leads.transaction() as tx:
         lead = await _lock_inbox_lead_for_head(tx, lead_id, now)
         kind = LeadKind.of(lead.segment, lead.size_class)
@@ -427,13 +432,15 @@ async def keep_inbox_lead(deps: Assignment, lead_id: uuid.UUID, head: EmployeeRe
         choice = head_keeps_from_inbox(lead, me, negotiators, department, deps.rules)
         await _give_commercial_lead(deps, tx, lead.lead_id, lead.client_id, choice, now)
         pending = await tx.unpublished(lead.lead_id)
-    assert pending is not None
+        assert pending is not None
+        await tx.audit(by, "lead.keep", str(lead_id), {"employee_id": pending.employee_id})
     return pending
 
 
 async def assign_inbox_lead(deps: Assignment, lead_id: uuid.UUID, employee_id: uuid.UUID,
-                            now: datetime) -> PendingLead:
-    """The head passes a lead of the inbox to a negotiator of their choice."""
+                            now: datetime, *, by: Principal) -> PendingLead:
+    """The head passes a lead of the inbox to a negotiator of their choice (audit:
+    `lead.assign`, by whoever acted)."""
     async with deps.leads.transaction() as tx:
         lead = await _lock_inbox_lead_for_head(tx, lead_id, now)
         kind = LeadKind.of(lead.segment, lead.size_class)
@@ -448,7 +455,8 @@ async def assign_inbox_lead(deps: Assignment, lead_id: uuid.UUID, employee_id: u
         choice = head_assigns(lead, employee_id, negotiators, department, deps.rules)
         await _give_commercial_lead(deps, tx, lead.lead_id, lead.client_id, choice, now)
         pending = await tx.unpublished(lead.lead_id)
-    assert pending is not None
+        assert pending is not None
+        await tx.audit(by, "lead.assign", str(lead_id), {"employee_id": pending.employee_id})
     return pending
 
 

@@ -11,10 +11,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from services.assignment.service import LeadStore, LeadTransaction
 from services.assignment.policy import InboxLead, LeadPlan, LeadToClose, PendingLead
 from services.assignment.strength import LeadKind, Negotiator
+from shared.access.principals import Principal
 from shared.chances import DepartmentRecord, Record
 from shared.events import (
     CallRouted,
@@ -76,9 +78,10 @@ class InMemoryLeads(LeadStore):
         self.outcomes: dict[uuid.UUID, str] = {}
         self.published: set[uuid.UUID] = set()
         self.tokens: dict[str, uuid.UUID] = {}  # token hash: employee
+        self.audited: list[tuple[str, str, str, dict[str, Any]]] = []  # who, action, subject
 
     _STATE = ("decisions", "stages", "rang_for_owner", "leads", "joined", "owners", "records",
-              "outcomes", "published")
+              "outcomes", "published", "audited")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[LeadTransaction]:
@@ -126,6 +129,10 @@ class InMemoryTransaction(LeadTransaction):
 
     async def lock_department(self, department: Department) -> None:
         pass  # one event loop: nothing runs in between
+
+    async def audit(self, principal: Principal, action: str, subject: str,
+                    detail: dict[str, Any]) -> None:
+        self.store.audited.append((principal.name, action, subject, detail))
 
     async def record_decisions(self, routed: Sequence[CallRouted]) -> set[tuple[str, str]]:
         return {(r.call_id, r.stage.value) for r in routed if await self.record_decision(r)}

@@ -14,6 +14,7 @@ from services.assignment.keep import KeepRules
 from services.assignment.policy import AssignmentRules, Refused, lead_id_for
 from services.assignment.service import Assignment
 from shared import topics
+from shared.access.principals import person
 from shared.batches import Batch, Item
 from shared.events import (
     CallRouted,
@@ -45,6 +46,7 @@ def staff(name, department=Department.COMMERCIAL, role=Role.AGENT, capacity=5) -
 
 
 OLGA, ANNA = staff("olga", role=Role.HEAD), staff("anna")
+OLGA_SIGNED_IN = person(OLGA.ref.employee_id, OLGA.email, OLGA.ref.name, Department.COMMERCIAL, Role.HEAD)
 
 
 def wired(*people: Staff) -> tuple[Assignment, InMemoryLeads, RecordingPublisher]:
@@ -117,17 +119,21 @@ async def test_the_head_keeps_or_passes_an_inbox_lead_before_the_deadline():
     deps, leads, publisher = wired(OLGA, ANNA)
     await service.assign_routed_call(deps, routed(value=1_000_000, call_id="p:1"), now=NOW)
     await service.assign_routed_call(deps, routed(value=1_000_000, call_id="p:2"), now=NOW)
-    kept = await service.keep_inbox_lead(deps, lead_id_for("p:1"), OLGA.ref, NOW)
+    kept = await service.keep_inbox_lead(deps, lead_id_for("p:1"), OLGA.ref, NOW, by=OLGA_SIGNED_IN)
     assert kept.employee_id == OLGA.ref.employee_id and kept.strategy is Strategy.HEAD_KEPT
     with pytest.raises(Refused) as stranger:
-        await service.assign_inbox_lead(deps, lead_id_for("p:2"), uuid.uuid4(), NOW)
+        await service.assign_inbox_lead(deps, lead_id_for("p:2"), uuid.uuid4(), NOW, by=OLGA_SIGNED_IN)
     assert stranger.value.kind == "invalid"
     passed = await service.assign_inbox_lead(deps, lead_id_for("p:2"), ANNA.ref.employee_id,
-                                             NOW)
+                                             NOW, by=OLGA_SIGNED_IN)
     assert passed.strategy is Strategy.HEAD_ASSIGNED
     with pytest.raises(Refused) as again:
-        await service.keep_inbox_lead(deps, lead_id_for("p:2"), OLGA.ref, NOW)
+        await service.keep_inbox_lead(deps, lead_id_for("p:2"), OLGA.ref, NOW, by=OLGA_SIGNED_IN)
     assert again.value.kind == "conflict"
+    # What the head did is in the audit log, with the decision; the refused tries are not
+    assert leads.audited == [
+        (OLGA_SIGNED_IN.name, "lead.keep", str(lead_id_for("p:1")), {"employee_id": OLGA.ref.employee_id}),
+        (OLGA_SIGNED_IN.name, "lead.assign", str(lead_id_for("p:2")), {"employee_id": ANNA.ref.employee_id})]
 
 
 async def test_an_outcome_counts_once():
