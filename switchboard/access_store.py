@@ -23,8 +23,8 @@ import typer
 from rich.console import Console
 
 from shared.access.principals import Principal, Scope, person
-from shared.access.store import audit
-from shared.events import Department, Role
+from shared.access.store import audit, end_sessions
+from shared.events import Department, Role, utcnow
 from shared.settings import DatabaseSettings
 
 T = TypeVar("T")
@@ -207,9 +207,7 @@ class AccessCommandStore:
             await self.conn.execute(
                 "UPDATE employees SET password_hash = $2 WHERE employee_id = $1",
                 someone.employee_id, password_hash)
-            ended = _revoked(await self.conn.execute(
-                "UPDATE sessions SET revoked_at = now() WHERE employee_id = $1 "
-                "AND revoked_at IS NULL", someone.employee_id))
+            ended = await end_sessions(self.conn, someone.employee_id, utcnow())
             await audit(self.conn, None, "password.set", someone.email,
                         {"by": "command line", "sessions_ended": ended})
             return ended

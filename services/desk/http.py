@@ -4,10 +4,12 @@ head of sales' inbox (keep, assign) and dashboard, a person's own leads and call
 lead's outcome; and `POST /v1/calls/{call_id}/qualification` for machines.
 
 Pages need a signed-in person (else /login); every change needs the page's CSRF token (the
-`X-CSRF-Token` header htmx sends from `<body hx-headers>`, or the form's `csrf_token`). A page
-or form that shows a call's card or a lead (who is calling: client, owner, open leads,
-contacts) needs `clients:read`, on top of what it changes (`clients:write`, `calls:qualify`,
-`deals:write`) and of the role whose page it is. `/invite/{token}` is the one page for
+`X-CSRF-Token` header htmx sends from `<body hx-headers>`, or the form's `csrf_token`); the
+sign-in and invitation forms, which no session protects yet, are refused (403) when a browser
+sends them from another site's page (`web.same_origin`). A page or form that shows a call's
+card or a lead (who is calling: client, owner, open leads, contacts) needs `clients:read`, on
+top of what it changes (`clients:write`, `calls:qualify`, `deals:write`) and of the role
+whose page it is. `/invite/{token}` is the one page for
 nobody signed in yet: a person sets their password with the link `switchboard user invite`
 printed (tests/integration/test_desk_access.py holds the table of who may open what)."""
 
@@ -26,7 +28,7 @@ from starlette.datastructures import FormData
 
 from services.desk import service
 from services.desk.i18n import locale_or_default
-from services.desk.invitations import Invitation, LinkState, password_errors, password_rules
+from services.desk.invitations import LinkState, password_errors, password_rules
 from services.desk.lookup_api import ApiAnswer, OnBehalf
 from services.desk.policy import (DeskCall, Reason, Verdict, card, opens_operator_screen,
                                   verdict_from_form)
@@ -40,6 +42,7 @@ from shared.access.credentials import token_hash
 from shared.access.http import (SESSION_COOKIE, Access, Guard, Refused, errors, set_session_cookie,
                                 sign_in)
 from shared.access.principals import Principal, Scope
+from shared.access.store import Invitation
 from shared.events import Segment, utcnow
 
 CLIENT_NAME_MAX = 200
@@ -112,6 +115,9 @@ def desk_routes(broker: KafkaBroker, *, check_sessions_every: float = 60) -> API
         form = await request.form()
         email, password = _field(form, "email"), str(form.get("password") or "")
         lang, target = _field(form, "lang"), local_path(_field(form, "next"))
+        if not same_origin(request, access.settings.public_url):
+            # Another site's form would sign the browser in to an account of its choosing.
+            return _from_another_site(request, web, lang, "login.other_site")
         missing = {name: "error.missing" for name, value in
                    (("email", email), ("password", password)) if not value}
         if missing:
@@ -155,7 +161,7 @@ def desk_routes(broker: KafkaBroker, *, check_sessions_every: float = 60) -> API
     # --- the invitation link --------------------------------------------------------------
     # Nobody is signed in here, so no session's CSRF token protects the form: the link's own
     # secret in the path does (a forged form on another site cannot know it), and a browser's
-    # Origin must be this site's.
+    # Origin must be this site's (or hidden: the page sends no Referer, see `same_origin`).
 
     @api.get("/invite/{token}", include_in_schema=False)
     async def invitation_page(token: str, request: Request, web: Web = Depends(web_of),
@@ -172,11 +178,8 @@ def desk_routes(broker: KafkaBroker, *, check_sessions_every: float = 60) -> API
                                 access: Access = Depends(access_of)) -> Response:
         form = await request.form()
         lang = _field(form, "lang") or None
-        if not same_origin(request, access.settings.public_url):
-            locale = locale_or_default(lang)
-            return _private(web.page(request, "message.html", None, status=403, locale=locale,
-                                     title=web.t(locale, "error.title"),
-                                     text=web.t(locale, "invite.other_site")))
+        if not same_origin(request, access.settings.public_url, hidden_origin=True):
+            return _private(_from_another_site(request, web, lang, "invite.other_site"))
         now = utcnow()
         state, invitation = await service.invitation_link(links.links, token, now)
         if invitation is None or state is not LinkState.OPEN:
@@ -185,8 +188,7 @@ def desk_routes(broker: KafkaBroker, *, check_sessions_every: float = 60) -> API
         problems = password_errors(password, str(form.get("password_again") or ""))
         if problems:
             return _invitation(request, web, invitation, lang=lang, errors=problems, status=422)
-        if not await service.set_invited_password(access.store, invitation, token, password,
-                                                  now):
+        if not await service.set_invited_password(links.links, token, password, now):
             return _link_gone(request, web, LinkState.USED, lang or invitation.locale)
         address = request.client.host if request.client else None
         try:
@@ -494,6 +496,14 @@ def _link_gone(request: Request, web: Web, state: LinkState, lang: str | None) -
     return _private(web.page(request, "message.html", None, status=state.status, locale=locale,
                              title=web.t(locale, "invite.gone"),
                              text=web.t(locale, LINK_GONE.get(state, "invite.unknown"))))
+
+
+def _from_another_site(request: Request, web: Web, lang: str | None, key: str) -> Response:
+    """A form of ours sent from another site's page: refused, nothing done, with what to do
+    instead."""
+    locale = locale_or_default(lang)
+    return web.page(request, "message.html", None, status=403, locale=locale,
+                    title=web.t(locale, "error.title"), text=web.t(locale, key))
 
 
 def _signed_out() -> Response:

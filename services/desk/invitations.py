@@ -4,27 +4,15 @@ enforces (`shared.access.credentials.password_problem`). Pure."""
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from services.desk.policy import Reason
 from shared.access.credentials import MIN_PASSWORD_LENGTH, password_problem
+from shared.access.store import Invitation
 
 # The longest password the access API takes (`shared.access.http.NewPassword`).
 PASSWORD_MAX = 1024
-
-
-@dataclass(frozen=True)
-class Invitation:
-    """A link as the database has it."""
-
-    employee_id: uuid.UUID
-    email: str
-    locale: str
-    expires_at: datetime
-    used_at: datetime | None
 
 
 class LinkState(StrEnum):

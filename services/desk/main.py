@@ -42,7 +42,7 @@ async def resources() -> AsyncIterator[dict]:
             Desk(calls=store, clients=lookup, audit=access, publisher=Publisher(broker),
                  live=live, rules=DeskRules.from_settings(settings, AssignmentSettings()),
                  sales=store, inbox=assignment).install(broker)
-            Invitations(links=store).install(broker)
+            Invitations(links=access).install(broker)
             Access(store=access, settings=settings.access).install(broker)
             yield {"database": partial(pool_ready, pool), "live": tail.is_running}
         finally:

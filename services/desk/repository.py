@@ -1,7 +1,7 @@
 """The desk's tables (the calls people see), a person's language and the client record a
 person corrects; and what the sales screens read of the client base and of the assignment's
-tables (leads, outcomes, the negotiators' records), and the invitation page of an invitation
-link, never writing them. The only module of the desk that touches asyncpg. Plain SQL."""
+tables (leads, outcomes, the negotiators' records), never writing them. The only module of
+the desk that touches asyncpg. Plain SQL."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from datetime import date, datetime
 
 import asyncpg
 
-from services.desk.invitations import Invitation
 from services.desk.policy import ClientRecord, DeskCall
 from services.desk.sales import Colleague, Contact, LeadStatus, MyLead
 from shared.chances import Record
@@ -68,13 +67,6 @@ SELECT c.external_id, c.name, c.segment,
        array(SELECT prefix FROM client_number_ranges WHERE client_id = c.client_id
              ORDER BY prefix) AS number_ranges
 FROM clients c WHERE c.client_id = $1
-"""
-
-# An invitation link (read only: `shared.access.store.AccessStore.use_invitation` uses it).
-INVITATION = """
-SELECT i.employee_id, e.email, e.locale, i.expires_at, i.used_at
-FROM invitations i JOIN employees e USING (employee_id)
-WHERE i.token_hash = $1
 """
 
 
@@ -266,11 +258,6 @@ class DeskStore:
             return None
         return ClientRecord(row["external_id"], row["name"], row["segment"],
                             json.loads(row["phones"]), list(row["number_ranges"]))
-
-    async def invitation(self, token_hash: str) -> Invitation | None:
-        async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(INVITATION, token_hash)
-        return Invitation(**dict(row)) if row else None
 
     # --- the sales screens ---------------------------------------------------------------
 

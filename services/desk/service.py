@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from services.desk import dashboard as board
 from services.desk.i18n import LOCALES
-from services.desk.invitations import Invitation, LinkState, link_state
+from services.desk.invitations import LinkState, link_state
 from services.desk.live import Live
 from services.desk.lookup_api import ApiAnswer, OnBehalf
 from services.desk.policy import (ClientRecord, DeskCall, DeskEvent, DeskRules, Reason, heard,
@@ -31,8 +31,9 @@ from services.desk.sales import (CLOSED_SHOWN, Alert, Candidate, Colleague, Inbo
                                  inbox_rows, leads_shown, newest_alerts, outcome_body,
                                  with_reported)
 from shared import topics
-from shared.access.credentials import hash_password, token_hash
+from shared.access.credentials import new_password_hash, token_hash
 from shared.access.principals import Principal
+from shared.access.store import Invitation, InvitationUsed
 from shared.events import CallEnriched, CallQualified, Segment, utcnow
 from shared.kafka import Publisher
 from shared.wiring import Dependencies
@@ -105,20 +106,13 @@ class SalesPort(Protocol):
 
 
 class InvitationLinksPort(Protocol):
-    """The invitation links as the database has them (`repository.DeskStore`)."""
+    """What the invitation page takes of the access store (`shared.access.store.AccessStore`,
+    the same calls the lookup's `POST /v1/invitations/{token}` makes)."""
 
     async def invitation(self, token_hash: str) -> Invitation | None: ...
 
-
-class PasswordsPort(Protocol):
-    """What setting a password with a link takes of the access store
-    (`shared.access.store.AccessStore`, the same calls the lookup's
-    `POST /v1/invitations/{token}` makes)."""
-
     async def use_invitation(self, token_hash: str, password_hash: str, now: datetime
-                             ) -> str | None: ...
-
-    async def close_all_sessions(self, employee_id: uuid.UUID, now: datetime) -> int: ...
+                             ) -> InvitationUsed | None: ...
 
     async def audit(self, principal: Principal | None, action: str, subject: str | None = None,
                     detail: dict[str, Any] | None = None) -> None: ...
@@ -431,14 +425,13 @@ async def invitation_link(links: InvitationLinksPort, token: str, now: datetime
     return link_state(invitation, now), invitation
 
 
-async def set_invited_password(store: PasswordsPort, invitation: Invitation, token: str,
-                               password: str, now: datetime) -> bool:
-    """The link's one use sets the password (False: it was used or expired meanwhile). The
-    person's sessions end, as with `switchboard user set-password`: an old password may be
-    known to someone else. Audited as `password.set`."""
-    email = await store.use_invitation(token_hash(token), hash_password(password), now)
-    if email is None:
+async def set_invited_password(links: InvitationLinksPort, token: str, password: str,
+                               now: datetime) -> bool:
+    """The link's one use sets the password and ends the person's sessions (False: it was
+    used or expired meanwhile). Audited as `password.set`."""
+    used = await links.use_invitation(token_hash(token), await new_password_hash(password), now)
+    if used is None:
         return False
-    ended = await store.close_all_sessions(invitation.employee_id, now)
-    await store.audit(None, "password.set", email, {"by": "invitation", "sessions_ended": ended})
+    await links.audit(None, "password.set", used.email,
+                      {"by": "invitation", "sessions_ended": used.sessions_ended})
     return True

@@ -86,15 +86,24 @@ def local_path(target: str | None, default: str = "/") -> str:
     return target
 
 
-def same_origin(request: Request, public_url: str) -> bool:
-    """A form sent from this site's own page: the browser's `Origin` names this host, as the
-    request reached it or as people open it (`SWITCHBOARD_ACCESS_PUBLIC_URL`). Without an
-    `Origin` (an older browser, a script) the form's own secret decides."""
+def same_origin(request: Request, public_url: str, *, hidden_origin: bool = False) -> bool:
+    """A form sent from this site's own page: the browser's `Origin` (else its `Referer`)
+    names this host, as the request reached it or as people open it
+    (`SWITCHBOARD_ACCESS_PUBLIC_URL`). With neither (curl, a script: no browser of a person
+    who could be tricked) it is let through.
+
+    `Origin: null` is a page without an origin of its own (a sandboxed frame, a data: URL)
+    and is refused, unless `hidden_origin`: browsers also send it for a form on a page that
+    asks for no Referer (`Referrer-Policy: no-referrer`), as the invitation page does; there
+    the secret in the form's address decides."""
     origin = request.headers.get("origin")
-    if origin is None:
+    if origin == "null" and hidden_origin and "referer" not in request.headers:
+        return True
+    sender = origin if origin is not None else request.headers.get("referer") or None
+    if sender is None:
         return True
     own = {request.headers.get("host"), urlsplit(public_url).netloc} - {None, ""}
-    return urlsplit(origin).netloc in own
+    return urlsplit(sender).netloc in own
 
 
 @dataclass(frozen=True)

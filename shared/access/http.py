@@ -362,16 +362,17 @@ def session_routes(broker: KafkaBroker) -> APIRouter:
     @api.post("/v1/invitations/{token}", responses=errors(404, 422))
     async def accept_invitation(token: str, form: NewPassword,
                                 access: Access = Depends(access_of)) -> dict[str, str]:
-        """Set a password with a one-time link from `switchboard user invite EMAIL`."""
+        """Set a password with a one-time link from `switchboard user invite EMAIL`; the
+        person's sessions end."""
         problem = password_problem(form.password)
         if problem:
             raise Refused(422, problem, "password")
-        email = await access.store.use_invitation(token_hash(token),
-                                                  await new_password_hash(form.password),
-                                                  utcnow())
-        if email is None:
+        used = await access.store.use_invitation(token_hash(token),
+                                                 await new_password_hash(form.password),
+                                                 utcnow())
+        if used is None:
             raise Refused(404, "this link is unknown, used or expired", "token")
-        await access.store.audit(None, "password.set", email, {"by": "invitation"})
-        return {"email": email, "status": "password set"}
+        await access.store.audit(None, "password.set", used.email, {"by": "invitation"})
+        return {"email": used.email, "status": "password set"}
 
     return api

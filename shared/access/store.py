@@ -34,11 +34,38 @@ RETURNING s.csrf_token, s.expires_at, {_PERSON}
 """
 
 
+INVITATION = """
+SELECT i.employee_id, e.email, e.locale, i.expires_at, i.used_at
+FROM invitations i JOIN employees e USING (employee_id)
+WHERE i.token_hash = $1
+"""
+
+
 @dataclass(frozen=True)
 class Session:
     principal: Principal
     csrf_token: str
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """A link as the database has it."""
+
+    employee_id: uuid.UUID
+    email: str
+    locale: str
+    expires_at: datetime
+    used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class InvitationUsed:
+    """A link's one use: whose password it set, and how many of their sessions it ended."""
+
+    employee_id: uuid.UUID
+    email: str
+    sessions_ended: int
 
 
 def _person(row: asyncpg.Record) -> Principal:
@@ -87,11 +114,7 @@ class AccessStore:
                                "AND revoked_at IS NULL", session_hash, now)
 
     async def close_all_sessions(self, employee_id: uuid.UUID, now: datetime) -> int:
-        async with self.pool.acquire() as conn:
-            status = await conn.execute(
-                "UPDATE sessions SET revoked_at = $2 WHERE employee_id = $1 "
-                "AND revoked_at IS NULL", employee_id, now)
-        return int(status.split()[-1])
+        return await end_sessions(self.pool, employee_id, now)
 
     # --- sign-in --------------------------------------------------------------------------
 
@@ -129,25 +152,44 @@ class AccessStore:
         async with self.pool.acquire() as conn:
             await conn.execute("DELETE FROM sign_in_failures WHERE key = $1", key)
 
+    # --- invitations ----------------------------------------------------------------------
+
+    async def invitation(self, token_hash: str) -> Invitation | None:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(INVITATION, token_hash)
+        return Invitation(**dict(row)) if row else None
+
     async def use_invitation(self, token_hash: str, password_hash: str, now: datetime
-                             ) -> str | None:
-        """Sets the invited person's password once; their e-mail, or None for a link that is
-        unknown, used or expired."""
+                             ) -> InvitationUsed | None:
+        """Sets the invited person's password once and ends their sessions (an old password
+        may be known to someone else), in one transaction; None for a link that is unknown,
+        used or expired."""
         async with self.pool.acquire() as conn, conn.transaction():
             employee_id = await conn.fetchval(
                 "UPDATE invitations SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL "
                 "AND expires_at > $2 RETURNING employee_id", token_hash, now)
             if employee_id is None:
                 return None
-            return await conn.fetchval(
+            email = await conn.fetchval(
                 "UPDATE employees SET password_hash = $2 WHERE employee_id = $1 RETURNING email",
                 employee_id, password_hash)
+            ended = await end_sessions(conn, employee_id, now)
+        return InvitationUsed(employee_id, email, ended)
 
     # --- audit ----------------------------------------------------------------------------
 
     async def audit(self, principal: Principal | None, action: str, subject: str | None = None,
                     detail: dict[str, Any] | None = None) -> None:
         await audit(self.pool, principal, action, subject, detail)
+
+
+async def end_sessions(db: asyncpg.Pool | asyncpg.Connection, employee_id: uuid.UUID,
+                       now: datetime) -> int:
+    """Every open session of the person ends ("sign out everywhere", a new password); how
+    many did."""
+    status = await db.execute("UPDATE sessions SET revoked_at = $2 WHERE employee_id = $1 "
+                              "AND revoked_at IS NULL", employee_id, now)
+    return int(status.split()[-1])
 
 
 async def audit(db: asyncpg.Pool | asyncpg.Connection, principal: Principal | None, action: str,

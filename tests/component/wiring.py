@@ -19,7 +19,7 @@ from services.desk.http import desk_routes
 from services.desk.i18n import Catalogs
 from services.desk.live import Hub, Live
 from services.desk.policy import DeskRules
-from services.desk.service import Desk
+from services.desk.service import Desk, Invitations
 from services.desk.web import Web, install_pages
 from services.intake.handlers import router as intake_router
 from services.intake.service import AcceptedCallsPort, Intake, IntakeRules
@@ -57,17 +57,21 @@ WEB = Web(catalogs=Catalogs(), zone=ZoneInfo("Europe/Moscow"))
 
 
 def desk_app(sales: FakeSales | None = None, inbox: FakeInboxApi | None = None,
-             lookup: FakeLookupApi | None = None) -> tuple[FastAPI, Desk, FakeAccessStore]:
+             lookup: FakeLookupApi | None = None, *, access: FakeAccessStore | None = None,
+             settings: AccessSettings | None = None) -> tuple[FastAPI, Desk, FakeAccessStore]:
     """The desk's app on a broker that is not started: what it publishes fails unless the
-    test runs it in `TestKafkaBroker`."""
+    test runs it in `TestKafkaBroker`. The access store in memory serves sign-in and the
+    invitation page as well."""
     broker = KafkaBroker()
     WEB.install(broker)
-    access = FakeAccessStore()
+    access = access or FakeAccessStore()
     deps = Desk(calls=FakeDeskCalls(), clients=lookup or FakeLookupApi(), audit=access,
                 publisher=Publisher(broker), live=Live(Hub(64)), rules=DeskRules(),
                 sales=sales or FakeSales(), inbox=inbox or FakeInboxApi()).install(broker)
+    Invitations(links=access).install(broker)
     # `Access.store` is the AccessStore class, which has no port the fake could name.
-    Access(store=access, settings=AccessSettings()).install(broker)  # type: ignore[arg-type]
+    Access(store=access,  # type: ignore[arg-type]
+           settings=settings or AccessSettings()).install(broker)
     app = FastAPI()
     install_refusals(app)
     install_pages(app, broker)

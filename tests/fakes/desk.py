@@ -1,13 +1,13 @@
 """The desk's ports in memory (`services.desk.service`): its own tables, the sales screens'
 reads, the assignment's inbox API and the lookup's client-base API (as recorded calls), and
-the sessions and audit log of the access store."""
+the access store: people, their sessions and sign-in, invitation links, the audit log."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -15,27 +15,52 @@ from services.desk.lookup_api import ApiAnswer, OnBehalf
 from services.desk.policy import ClientRecord, DeskCall, merged
 from services.desk.sales import Colleague, MyLead
 from services.desk.service import (AuditPort, ClientBaseApiPort, DeskCallsPort, InboxApiPort,
-                                   QualificationClaim, SalesPort)
-from shared.access.credentials import token_hash
+                                   InvitationLinksPort, QualificationClaim, SalesPort)
+from shared.access.credentials import hash_password, token_hash
 from shared.access.principals import Principal
-from shared.access.store import Session
+from shared.access.store import Invitation, InvitationUsed, Session
 from shared.events import CallEnriched, CallQualified, utcnow
 
 
-class FakeAccessStore(AuditPort):
-    """People signed in with `sign_in` (by session cookie), and the audit lines written.
-    `shared.access.store.AccessStore` is a class, not a port: this fake has the part of it
-    that a signed-in person's requests use (`session`, `token_principal`, `audit`)."""
+class FakeAccessStore(AuditPort, InvitationLinksPort):
+    """The access store in memory: its people (`add_person`), their sessions, sign-in
+    failures and invitation links, and the audit lines written. `AccessStore` itself is a
+    class, not a port: this fake has the part of it that the desk's requests use (a signed-in
+    person's session or token, `shared.access.http.sign_in`, "sign out everywhere") and the
+    invitation page's port."""
 
     def __init__(self) -> None:
         self.sessions: dict[str, Session] = {}
         self.audited: list[tuple[str, str | None]] = []
+        self.people: dict[str, Principal] = {}  # lower-case e-mail: person
+        self.passwords: dict[str, str] = {}  # lower-case e-mail: password hash
+        self.failures: list[tuple[str, datetime]] = []  # sign-in attempts counted
+        self.invitations: dict[str, Invitation] = {}  # token hash: link
+        self.closed: list[uuid.UUID] = []  # whose sessions all ended, in order
+
+    def add_person(self, principal: Principal, password: str | None = None) -> Principal:
+        """Someone who can sign in (with `password`), or be invited."""
+        self.people[principal.name.lower()] = principal
+        if password is not None:
+            self.passwords[principal.name.lower()] = hash_password(password)
+        return principal
+
+    def invite(self, principal: Principal, token: str, expires_at: datetime) -> Invitation:
+        """A link with which `principal` sets their password."""
+        self.add_person(principal)
+        link = Invitation(principal.employee_id, principal.name,  # type: ignore[arg-type]
+                          principal.locale, expires_at, None)
+        self.invitations[token_hash(token)] = link
+        return link
 
     def sign_in(self, principal: Principal) -> tuple[str, str]:
-        """(the session cookie, its CSRF token)"""
+        """A session opened at once, without a password: (the session cookie, its CSRF
+        token)."""
         cookie, csrf = f"cookie-{uuid.uuid4().hex}", f"csrf-{uuid.uuid4().hex}"
         self.sessions[token_hash(cookie)] = Session(principal, csrf, utcnow() + timedelta(days=1))
         return cookie, csrf
+
+    # --- what a request asks ----------------------------------------------------------------
 
     async def session(self, session_hash: str, now: datetime, idle: timedelta
                       ) -> Session | None:
@@ -44,9 +69,58 @@ class FakeAccessStore(AuditPort):
     async def token_principal(self, token_hash: str, now: datetime) -> Principal | None:
         return None
 
+    async def open_session(self, session_hash: str, employee_id: uuid.UUID, csrf_token: str,
+                           now: datetime, expires_at: datetime, address: str | None) -> None:
+        principal = next(p for p in self.people.values() if p.employee_id == employee_id)
+        self.sessions[session_hash] = Session(principal, csrf_token, expires_at)
+
+    async def close_session(self, session_hash: str, now: datetime) -> None:
+        self.sessions.pop(session_hash, None)
+
+    async def close_all_sessions(self, employee_id: uuid.UUID, now: datetime) -> int:
+        ended = [key for key, session in self.sessions.items()
+                 if session.principal.employee_id == employee_id]
+        for key in ended:
+            del self.sessions[key]
+        self.closed.append(employee_id)
+        return len(ended)
+
+    async def account(self, email: str) -> tuple[Principal, str | None] | None:
+        key = email.strip().lower()
+        return (self.people[key], self.passwords.get(key)) if key in self.people else None
+
+    async def count_attempt(self, keys: list[str], now: datetime, since: datetime
+                            ) -> dict[str, int]:
+        self.failures += [(key, now) for key in keys]
+        return {key: sum(1 for k, at in self.failures if k == key and at > since)
+                for key in keys}
+
+    async def uncount_attempt(self, keys: list[str], now: datetime) -> None:
+        for key in keys:
+            if (key, now) in self.failures:
+                self.failures.remove((key, now))
+
+    async def clear_failures(self, key: str) -> None:
+        self.failures = [(k, at) for k, at in self.failures if k != key]
+
     async def audit(self, principal: Principal | None, action: str, subject: str | None = None,
                     detail: dict[str, Any] | None = None) -> None:
         self.audited.append((action, subject))
+
+    # --- the invitation page's port ---------------------------------------------------------
+
+    async def invitation(self, token_hash: str) -> Invitation | None:
+        return self.invitations.get(token_hash)
+
+    async def use_invitation(self, token_hash: str, password_hash: str, now: datetime
+                             ) -> InvitationUsed | None:
+        link = self.invitations.get(token_hash)
+        if link is None or link.used_at is not None or link.expires_at <= now:
+            return None
+        self.invitations[token_hash] = replace(link, used_at=now)
+        self.passwords[link.email.lower()] = password_hash
+        ended = await self.close_all_sessions(link.employee_id, now)
+        return InvitationUsed(link.employee_id, link.email, ended)
 
 
 class FakeQualificationClaim(QualificationClaim):

@@ -632,6 +632,29 @@ async def test_an_invitation_link_sets_the_password_once(stack: Stack):
     assert json.loads(line["detail"]) == {"by": "invitation"}
 
 
+async def test_an_invitation_link_ends_the_sessions_of_before(stack: Stack):
+    email = await stack.person("nina", department="client", role="agent", password=PASSWORD)
+    before = await sign_in(stack, email)  # a session of the old password's
+    assert before.status_code == 200, before.text
+    token, new_password = new_token(INVITATION_TOKEN), PASSWORD + " two"
+    await stack.execute("INSERT INTO invitations (token_hash, employee_id, expires_at) VALUES "
+                        "($1, $2, now() + interval '1 hour')", token_hash(token),
+                        stack.ids["nina"])
+    async with httpx.AsyncClient(base_url=stack.urls["lookup"]) as http:
+        alive = await http.get("/v1/session", headers=with_cookie(session_cookie(before)))
+        accepted = await http.post(f"/v1/invitations/{token}", json={"password": new_password})
+        ended = await http.get("/v1/session", headers=with_cookie(session_cookie(before)))
+    assert alive.status_code == 200 and accepted.status_code == 200, accepted.text
+    assert ended.status_code == 401 and ended.json()["error"] == (
+        "the session has ended; sign in again")
+    [session] = await stack.fetch("SELECT revoked_at FROM sessions WHERE employee_id = $1",
+                                  stack.ids["nina"])
+    assert session["revoked_at"] is not None
+    # the new password signs in, the old one no longer
+    assert (await sign_in(stack, email, PASSWORD)).status_code == 401
+    assert (await sign_in(stack, email, new_password)).status_code == 200
+
+
 # ---------------------------------------------------------------------------- one error model
 
 

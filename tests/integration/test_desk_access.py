@@ -3,7 +3,7 @@ assignment): the table of every route of the desk's app — nobody signed in is 
 (htmx gets `HX-Redirect`), a principal of the wrong role or scope gets 403, the right one
 gets its page or its change done — and the invitation link `switchboard user invite` prints,
 opened on the desk: the password set once, then signed in with; a used, replaced or expired
-link refused.
+link refused; and the sign-in form, refused when sent from another site.
 
 A route of the desk without an entry in ROUTES (or in PUBLIC) fails
 `test_every_route_of_the_desk_has_an_entry`. Each sign-in comes from its own address
@@ -374,11 +374,11 @@ def invite(infra: Endpoints, desk_url: str, email: str) -> str:
     return link
 
 
-def new_employee(infra: Endpoints) -> str:
+def new_employee(infra: Endpoints, *, password: bool = False) -> str:
     async def seed() -> str:
         conn = await asyncpg.connect(infra.database_url)
         try:
-            return (await employee(conn, "client", "agent", password=False))[0]
+            return (await employee(conn, "client", "agent", password=password))[0]
         finally:
             await conn.close()
 
@@ -463,3 +463,47 @@ def test_a_replaced_an_expired_and_an_unknown_link_are_refused(infra, services):
         assert unknown.status_code == 404 and "There is no such link" in unknown.text
     [row] = query(infra, "SELECT password_hash FROM employees WHERE email = $1", email)
     assert row["password_hash"] is None
+
+
+def test_the_invitation_form_as_a_browser_sends_it_ends_the_sessions_of_before(infra, services):
+    desk_url = services.running["desk"].url
+    email = new_employee(infra, password=True)
+    with httpx.Client(base_url=desk_url, timeout=15) as before:
+        signed_in = before.post("/login", data={"email": email, "password": PASSWORD},
+                                headers=address())
+        assert signed_in.status_code == 303, signed_in.text
+        assert before.get("/operator").status_code == 200
+        link = invite(infra, desk_url, email)
+        # The page asks for no Referer, so a browser hides its form's origin: Origin: null
+        with httpx.Client(timeout=15) as browser:
+            done = browser.post(link, data=password_form(PASSWORD + " new"),
+                                headers={**address(), "Origin": "null"})
+        assert (done.status_code, done.headers["location"]) == (303, "/operator"), done.text
+        ended = before.get("/operator")
+        assert ended.status_code == 303 and ended.headers["location"].startswith("/login")
+    [line] = query(infra, "SELECT detail FROM audit_log WHERE action = 'password.set' "
+                          "AND subject = $1", email)
+    assert json.loads(line["detail"]) == {"by": "invitation", "sessions_ended": 1}
+
+
+# ---------------------------------------------------------------------------- sign-in
+
+
+def test_a_sign_in_form_from_another_site_is_refused(infra, services):
+    desk_url = services.running["desk"].url
+    email = new_employee(infra, password=True)
+    form = {"email": email, "password": PASSWORD}
+    with httpx.Client(base_url=desk_url, timeout=15) as browser:
+        forged = browser.post("/login", data=form,
+                              headers={**address(), "Origin": "https://evil.example"})
+        by_referer = browser.post("/login", data=form,
+                                  headers={**address(), "Referer": "https://evil.example/x"})
+        assert forged.status_code == by_referer.status_code == 403
+        assert "Не получилось" in forged.text and 'name="password"' not in forged.text
+        assert "sb_session" not in browser.cookies
+        assert query(infra, "SELECT 1 FROM audit_log WHERE subject = $1", email) == []
+        own = browser.post("/login", data=form, headers={**address(), "Origin": desk_url})
+        assert (own.status_code, own.headers["location"]) == (303, "/operator"), own.text
+    [session] = query(infra, "SELECT count(*) AS n FROM sessions s JOIN employees e "
+                             "USING (employee_id) WHERE e.email = $1", email)
+    assert session["n"] == 1

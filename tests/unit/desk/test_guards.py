@@ -1,6 +1,7 @@
 """Who may open which desk page and send which form, with the desk's ports in memory: a card
 or a lead is shown only to a principal who may read the client base (the 422 and 409 answers
-of the card's forms draw the card), and changes need their own scope on top."""
+of the card's forms draw the card), and changes need their own scope on top; the sign-in
+form, which no session protects, is refused when a browser sends it from another site."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import httpx
 import pytest
 
 from services.desk.lookup_api import ApiAnswer
+from shared.access.http import SESSION_COOKIE
 from shared.access.principals import Scope, integration
+from shared.settings import AccessSettings
 from tests.component.wiring import DeskApp, desk_app
-from tests.fakes.desk import FakeInboxApi, FakeLookupApi, FakeSales
+from tests.fakes.desk import FakeAccessStore, FakeInboxApi, FakeLookupApi, FakeSales
 from tests.unit.desk.samples import CLIENT, OWNER, enriched, head, negotiator, operator
 
 FORBIDDEN = "У вас нет доступа к этому разделу"
@@ -127,3 +130,62 @@ async def test_the_machines_qualification_api_needs_no_client_reading(desk):
         headers={"Cookie": f"sb_session={qualifier.cookie}", "X-CSRF-Token": qualifier.csrf})
     assert answer.status_code == 422 and answer.json()["where"] == "operator_id"
     assert CLIENT.name not in answer.text
+
+
+# ---------------------------------------------------------------------------- sign-in
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+async def sign_in_page() -> AsyncIterator[tuple[httpx.AsyncClient, FakeAccessStore]]:
+    access = FakeAccessStore()
+    access.add_person(operator(), PASSWORD)
+    app, _, _ = desk_app(access=access,
+                         settings=AccessSettings(public_url="https://desk.example"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://desk.test") as http:
+        yield http, access
+
+
+def sign_in_form(lang: str = "ru") -> dict[str, str]:
+    return {"email": operator().name, "password": PASSWORD, "lang": lang}
+
+
+@pytest.mark.parametrize("headers", [
+    {"Origin": "https://evil.example"},
+    {"Referer": "https://evil.example/page"},  # no Origin: the Referer tells
+    {"Origin": "https://evil.example", "Referer": "http://desk.test/login"},
+    {"Origin": "null"},  # a sandboxed frame, a data: URL
+], ids=["origin", "referer", "origin-over-referer", "null"])
+async def test_a_sign_in_form_from_another_site_is_refused_and_nothing_is_tried(sign_in_page,
+                                                                               headers):
+    http, access = sign_in_page
+    answer = await http.post("/login", data=sign_in_form(), headers=headers)
+    assert answer.status_code == 403
+    assert "Не получилось" in answer.text and "Форму входа отправили с другого сайта" in answer.text
+    assert SESSION_COOKIE not in answer.headers.get("set-cookie", "")
+    # no session, no attempt counted against the person, no password checked
+    assert access.sessions == {} and access.failures == [] and access.audited == []
+
+
+async def test_the_refusal_is_in_the_forms_language(sign_in_page):
+    http, _ = sign_in_page
+    answer = await http.post("/login", data=sign_in_form("en"),
+                             headers={"Origin": "https://evil.example"})
+    assert answer.status_code == 403 and '<html lang="en">' in answer.text
+    assert "The sign-in form was sent from another site" in answer.text
+
+
+@pytest.mark.parametrize("headers", [
+    {"Origin": "http://desk.test"},  # this host
+    {"Origin": "https://desk.example"},  # where people open it (SWITCHBOARD_ACCESS_PUBLIC_URL)
+    {"Referer": "http://desk.test/login?next=/operator"},
+    {},  # no browser: curl, a script
+], ids=["host", "public-url", "referer", "script"])
+async def test_a_sign_in_form_from_the_desk_or_a_script_signs_in(sign_in_page, headers):
+    http, access = sign_in_page
+    answer = await http.post("/login", data=sign_in_form(), headers=headers)
+    assert (answer.status_code, answer.headers.get("location")) == (303, "/operator"), answer.text
+    assert SESSION_COOKIE in answer.headers["set-cookie"]
+    assert len(access.sessions) == 1

@@ -5,27 +5,27 @@ person signed in once the password is set. The pure rules first."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass, replace
+from datetime import timedelta
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from faststream.kafka import KafkaBroker
 
-from services.desk.http import LINK_GONE, desk_routes
+from services.desk.http import LINK_GONE
 from services.desk.i18n import LOCALES, Catalogs
-from services.desk.invitations import Invitation, LinkState, link_state, password_errors
-from services.desk.service import Invitations
-from services.desk.web import Web, install_pages, same_origin
+from services.desk.invitations import LinkState, link_state, password_errors
+from services.desk.web import same_origin
+from shared.access import credentials
 from shared.access.credentials import token_hash, verify_password
-from shared.access.http import SESSION_COOKIE, Access, install_refusals
-from shared.access.principals import Principal, person
+from shared.access.http import SESSION_COOKIE
+from shared.access.principals import person
+from shared.access.store import Invitation
 from shared.events import Department, Role, utcnow
 from shared.settings import AccessSettings
+from tests.component.wiring import desk_app
 from tests.fakes.desk import FakeAccessStore
 
 NOW = utcnow()
@@ -72,70 +72,30 @@ def test_every_link_that_does_not_work_has_its_words():
 # ---------------------------------------------------------------------------- the page
 
 
-@dataclass
-class FakeLinks:
-    links: dict[str, Invitation] = field(default_factory=dict)
-
-    async def invitation(self, token_hash: str) -> Invitation | None:
-        return self.links.get(token_hash)
-
-
 class InvitingStore(FakeAccessStore):
-    """The access store's side of an invitation and of a sign-in."""
+    """The access store in memory, the invited person's password at hand."""
 
-    def __init__(self, links: FakeLinks, principal: Principal) -> None:
-        super().__init__()
-        self.links, self.principal = links, principal
-        self.password_hash: str | None = None
-        self.closed: list[uuid.UUID] = []
-
-    async def use_invitation(self, token_hash: str, password_hash: str, now: datetime
-                             ) -> str | None:
-        found = self.links.links.get(token_hash)
-        if found is None or link_state(found, now) is not LinkState.OPEN:
-            return None
-        self.links.links[token_hash] = replace(found, used_at=now)
-        self.password_hash = password_hash
-        return found.email
-
-    async def close_all_sessions(self, employee_id: uuid.UUID, now: datetime) -> int:
-        self.closed.append(employee_id)
-        return 0
-
-    async def sign_in(self, access: Access, email: str, password: str, address: str | None
-                      ) -> tuple[Principal, str, str]:
-        """`shared.access.http.sign_in` as this store would answer it."""
-        assert email == self.principal.name and verify_password(self.password_hash, password)
-        return self.principal, "sbs_cookie", "csrf"
+    @property
+    def password_hash(self) -> str | None:
+        return self.passwords.get(EMAIL)
 
 
 @dataclass
 class InvitePage:
     http: httpx.AsyncClient
-    links: FakeLinks
     store: InvitingStore
     invited: Invitation
 
 
 @pytest.fixture
-async def page(monkeypatch) -> AsyncIterator[InvitePage]:
-    invited = invitation()
-    principal = person(invited.employee_id, EMAIL, "Olga", Department.CLIENT, Role.AGENT)
-    links = FakeLinks({token_hash(TOKEN): invited})
-    store = InvitingStore(links, principal)
-    monkeypatch.setattr("services.desk.http.sign_in", store.sign_in)
-    broker = KafkaBroker()
-    Web(catalogs=CATALOGS, zone=ZoneInfo("Europe/Moscow")).install(broker)
-    Invitations(links=links).install(broker)
-    settings = AccessSettings(public_url="https://desk.example")
-    Access(store=store, settings=settings).install(broker)  # type: ignore[arg-type]
-    app = FastAPI()
-    install_refusals(app)
-    install_pages(app, broker)
-    app.include_router(desk_routes(broker))
+async def page() -> AsyncIterator[InvitePage]:
+    store = InvitingStore()
+    principal = person(uuid.uuid4(), EMAIL, "Olga", Department.CLIENT, Role.AGENT)
+    invited = store.invite(principal, TOKEN, NOW + timedelta(hours=1))
+    app, _, _ = desk_app(access=store, settings=AccessSettings(public_url="https://desk.example"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://desk.test") as http:
-        yield InvitePage(http, links, store, invited)
+        yield InvitePage(http, store, invited)
 
 
 def form(password: str = PASSWORD, again: str | None = None, **more: str) -> dict[str, str]:
@@ -189,7 +149,7 @@ async def test_the_password_is_set_once_and_the_person_is_signed_in(page):
 async def test_a_link_unknown_or_expired_says_so_and_nothing_else(page):
     unknown = await page.http.get("/invite/sbv_nothing?lang=en")
     assert unknown.status_code == 404 and "There is no such link" in unknown.text
-    page.links.links[token_hash(TOKEN)] = replace(page.invited, expires_at=NOW)
+    page.store.invitations[token_hash(TOKEN)] = replace(page.invited, expires_at=NOW)
     expired = await page.http.get(f"/invite/{TOKEN}")
     posted = await page.http.post(f"/invite/{TOKEN}", data=form())
     assert expired.status_code == posted.status_code == 410
@@ -209,6 +169,50 @@ async def test_a_form_from_another_site_is_refused(page):
     assert public.status_code == 303  # the address people open the desk at
 
 
+async def test_the_form_of_its_own_page_is_taken_as_a_browser_sends_it(page):
+    # The page sends no Referer (Referrer-Policy: no-referrer), so a browser hides the
+    # origin of its form too: `Origin: null`, and no Referer.
+    answer = await page.http.post(f"/invite/{TOKEN}", data=form(), headers={"Origin": "null"})
+    assert answer.status_code == 303, answer.text
+    assert verify_password(page.store.password_hash, PASSWORD)
+
+
+async def test_a_form_whose_referer_is_another_site_is_refused(page):
+    for headers in ({"Referer": "https://evil.example/invite"},
+                    {"Origin": "null", "Referer": "https://evil.example/invite"}):
+        answer = await page.http.post(f"/invite/{TOKEN}", data=form(), headers=headers)
+        assert answer.status_code == 403 and "с другого сайта" in answer.text, headers
+    assert page.store.password_hash is None
+
+
+async def test_setting_the_password_ends_the_persons_other_sessions(page):
+    principal = page.store.people[EMAIL]
+    cookie, _ = page.store.sign_in(principal)  # a session of before, an old password's
+    old = {"Cookie": f"{SESSION_COOKIE}={cookie}"}
+    before = await page.http.get("/operator", headers=old)
+    done = await page.http.post(f"/invite/{TOKEN}", data=form())
+    assert before.status_code == 200 and done.status_code == 303
+    page.http.cookies.clear()
+    after = await page.http.get("/operator", headers=old)
+    assert after.status_code == 303 and after.headers["location"].startswith("/login")
+    assert token_hash(cookie) not in page.store.sessions
+    assert len(page.store.sessions) == 1  # the one the link's use opened
+
+
+async def test_the_password_is_hashed_off_the_event_loop(page, monkeypatch):
+    threads: list[str] = []
+    hash_password = credentials.hash_password
+
+    def recorded(password: str) -> str:
+        threads.append(threading.current_thread().name)
+        return hash_password(password)
+
+    monkeypatch.setattr(credentials, "hash_password", recorded)
+    answer = await page.http.post(f"/invite/{TOKEN}", data=form())
+    assert answer.status_code == 303
+    assert len(threads) == 1 and threads != [threading.current_thread().name]
+
+
 def test_same_origin_is_this_host_or_the_public_address():
     from starlette.requests import Request
 
@@ -222,6 +226,18 @@ def test_same_origin_is_this_host_or_the_public_address():
     assert same_origin(request(Host="10.0.0.5:8005", Origin="https://desk.example"), public)
     assert not same_origin(request(Host="desk.test", Origin="https://evil.example"), public)
     assert not same_origin(request(Host="desk.test", Origin="null"), public)
+    # without an Origin, the Referer tells
+    assert same_origin(request(Host="desk.test", Referer="http://desk.test/login"), public)
+    assert same_origin(request(Host="desk.test", Referer="https://desk.example/x"), public)
+    assert not same_origin(request(Host="desk.test", Referer="https://evil.example/"), public)
+    assert not same_origin(request(Host="desk.test", Origin="https://evil.example",
+                                   Referer="http://desk.test/"), public)
+    # a hidden origin: taken only where our own page hides it, and never with a Referer
+    assert same_origin(request(Host="desk.test", Origin="null"), public, hidden_origin=True)
+    assert not same_origin(request(Host="desk.test", Origin="null",
+                                   Referer="https://evil.example/"), public, hidden_origin=True)
+    assert not same_origin(request(Host="desk.test", Origin="https://evil.example"), public,
+                           hidden_origin=True)
 
 
 @pytest.mark.parametrize("locale", LOCALES)
