@@ -1,5 +1,8 @@
 """The entry point of `faststream docs gen` (`make docs`): the event contract of the
-services, in one broker that is only documented, never started."""
+services, in one broker that is only documented, never started.
+
+Import it only in a process of its own: a FastStream router has one parent, so the contract's
+broker takes the services' routers away from the brokers of their `main` modules."""
 
 from faststream import FastStream
 
