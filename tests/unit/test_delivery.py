@@ -7,11 +7,12 @@ not only on the broker. What that router does on a real broker is tested in
 tests/integration/test_delivery.py; here: every service declares on it, and nothing else."""
 
 import ast
-import importlib
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from faststream.kafka.subscriber.usecase import BatchSubscriber
 from faststream.middlewares import AckPolicy
 
 from shared import batches
@@ -21,19 +22,43 @@ from switchboard.devstack import SERVICES
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_every_subscriber_commits_after_success(service):
+# Read in a process of its own, as `python -m services.<name>.main` declares them: a FastStream
+# router has one parent, and other tests include the services' routers in brokers of their own.
+_SUBSCRIBERS = """
+import importlib, json, sys
+from faststream.kafka.subscriber.usecase import BatchSubscriber
+from shared import batches
+found = {}
+for service in sys.argv[1:]:
     broker = importlib.import_module(f"services.{service}.main").broker
-    subscribers = list(broker.subscribers)
+    found[service] = [{
+        "ack_policy": s.ack_policy.name, "group_id": s.group_id,
+        "batch": isinstance(s, BatchSubscriber), "long_poll": isinstance(s, batches._LongPoll),
+        "max_records": s.max_records, "batch_timeout_ms": s.batch_timeout_ms,
+        "name": repr(s)} for s in broker.subscribers]
+print(json.dumps(found))
+"""
+
+
+@pytest.fixture(scope="module")
+def declared() -> dict[str, list[dict]]:
+    made = subprocess.run([sys.executable, "-c", _SUBSCRIBERS, *SERVICES], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert made.returncode == 0, made.stderr
+    return json.loads(made.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_subscriber_commits_after_success(service, declared):
+    subscribers = declared[service]
     assert subscribers, f"{service} consumes nothing"
     for subscriber in subscribers:
-        assert subscriber.ack_policy is AckPolicy.NACK_ON_ERROR, subscriber
-        assert subscriber.group_id == f"switchboard-{service}"
+        assert subscriber["ack_policy"] == AckPolicy.NACK_ON_ERROR.name, subscriber
+        assert subscriber["group_id"] == f"switchboard-{service}"
         # A batch at a time, one commit per batch; no sleep after an empty poll
-        assert isinstance(subscriber, BatchSubscriber), subscriber
-        assert isinstance(subscriber, batches._LongPoll), subscriber
-        assert subscriber.max_records == batches.MAX_RECORDS
-        assert subscriber.batch_timeout_ms == batches.POLL_TIMEOUT_MS
+        assert subscriber["batch"] and subscriber["long_poll"], subscriber
+        assert subscriber["max_records"] == batches.MAX_RECORDS
+        assert subscriber["batch_timeout_ms"] == batches.POLL_TIMEOUT_MS
 
 
 @pytest.mark.parametrize("service", SERVICES)
