@@ -27,6 +27,18 @@ def signed(connector: str, secret: str, payload: bytes, at: float | None = None
             "X-Switchboard-Signature": sign(secret, timestamp, payload)}
 
 
+def query_rows(database_url: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    """The rows of one query, from synchronous test code (a CLI test, a fixture)."""
+    async def fetch() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await conn.fetch(sql, *args)
+        finally:
+            await conn.close()
+
+    return asyncio.run(fetch())
+
+
 def random_phone() -> str:
     return "+7916" + "".join(random.choices("0123456789", k=7))
 

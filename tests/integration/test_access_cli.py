@@ -22,7 +22,7 @@ from shared.access.principals import PrincipalKind, Scope
 from shared.access.store import AccessStore
 from switchboard.cli import app
 from tests.conftest import Endpoints
-from tests.support import random_id, seed_employee
+from tests.support import query_rows, random_id, seed_employee
 
 pytestmark = pytest.mark.integration
 
@@ -32,17 +32,6 @@ DOMAIN = "access-cli.example"
 def run(infra: Endpoints, *args: str, input: str | None = None, **env: str) -> Result:
     return CliRunner().invoke(app, list(args), input=input, env={
         "SWITCHBOARD_DATABASE_URL": infra.database_url, "COLUMNS": "200", **env})
-
-
-def query(infra: Endpoints, sql: str, *args: Any) -> list[asyncpg.Record]:
-    async def fetch() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(infra.database_url)
-        try:
-            return await conn.fetch(sql, *args)
-        finally:
-            await conn.close()
-
-    return asyncio.run(fetch())
 
 
 def employee(infra: Endpoints, **kw: Any) -> str:
@@ -94,7 +83,7 @@ def test_a_persons_token_is_issued_with_an_expiry_revoked_and_audited(infra):
     assert "the head's inbox" in issued.stdout
     principal = token_principal(infra, token)
     assert principal.kind is PrincipalKind.PERSON and principal.name == email
-    [row] = query(infra, "SELECT expires_at, revoked_at FROM api_tokens WHERE token_hash = $1",
+    [row] = query_rows(infra.database_url, "SELECT expires_at, revoked_at FROM api_tokens WHERE token_hash = $1",
                   token_hash(token))
     assert row["revoked_at"] is None
     assert abs(row["expires_at"] - (datetime.now(UTC) + timedelta(days=3))) < timedelta(minutes=1)
@@ -129,7 +118,7 @@ def test_an_integration_gets_a_token_with_exactly_its_scopes(infra):
     principal = token_principal(infra, token)
     assert principal.kind is PrincipalKind.INTEGRATION and principal.name == name
     assert principal.scopes == {Scope.CLIENTS_WRITE, Scope.DEALS_WRITE}
-    [row] = query(infra, "SELECT t.scopes, t.expires_at FROM api_tokens t JOIN integrations i "
+    [row] = query_rows(infra.database_url, "SELECT t.scopes, t.expires_at FROM api_tokens t JOIN integrations i "
                          "USING (integration_id) WHERE i.name = $1", name)
     assert row["scopes"] == ["clients:write", "deals:write"] and row["expires_at"] is None
     # When a second token is issued (the integration is reused) and later both are replaced
@@ -143,7 +132,7 @@ def test_an_integration_gets_a_token_with_exactly_its_scopes(infra):
     # Then only the newest works, with its own scope
     assert token_principal(infra, token) is None and token_principal(infra, second_token) is None
     assert token_principal(infra, third).scopes == {Scope.RULES_READ}
-    assert len(query(infra, "SELECT 1 FROM integrations WHERE name = $1", name)) == 1
+    assert len(query_rows(infra.database_url, "SELECT 1 FROM integrations WHERE name = $1", name)) == 1
     listed = run(infra, "integration", "list")
     assert listed.exit_code == 0, listed.output
     [line] = [line for line in listed.stdout.splitlines() if name in line]
@@ -152,7 +141,7 @@ def test_an_integration_gets_a_token_with_exactly_its_scopes(infra):
     cut = run(infra, "integration", "add", name, "--revoke")
     assert cut.exit_code == 0, cut.output
     assert token_principal(infra, third) is None
-    [row] = query(infra, "SELECT revoked_at FROM integrations WHERE name = $1", name)
+    [row] = query_rows(infra.database_url, "SELECT revoked_at FROM integrations WHERE name = $1", name)
     assert row["revoked_at"] is not None
     # And the audit has every issue and revocation, newest first
     lines = audited(infra, name)
@@ -172,7 +161,7 @@ def test_an_unknown_scope_is_refused_with_the_known_ones(infra):
                   "--scope", "clients:wrte")
     assert refused.exit_code == 2
     assert "clients:wrte" in refused.output and "deals:write" in refused.output
-    assert not query(infra, "SELECT 1 FROM integrations WHERE name = $1", name)
+    assert not query_rows(infra.database_url, "SELECT 1 FROM integrations WHERE name = $1", name)
     unknown = run(infra, "integration", "add", name, "--revoke")
     assert unknown.exit_code == 1
     assert "no integration is named" in unknown.output
@@ -187,7 +176,7 @@ def test_set_password_reads_standard_input_and_stores_an_argon2_hash(infra):
     result = run(infra, "user", "set-password", email, input="correct horse battery\n")
     # Then its hash is stored and verifies, and the audit has it
     assert result.exit_code == 0, result.output
-    [row] = query(infra, "SELECT password_hash FROM employees WHERE email = $1", email)
+    [row] = query_rows(infra.database_url, "SELECT password_hash FROM employees WHERE email = $1", email)
     assert row["password_hash"].startswith("$argon2id$")
     assert verify_password(row["password_hash"], "correct horse battery")
     assert not verify_password(row["password_hash"], "correct horse battery\n")
@@ -197,7 +186,7 @@ def test_set_password_reads_standard_input_and_stores_an_argon2_hash(infra):
     short = run(infra, "user", "set-password", email, input="short\n")
     assert short.exit_code == 1
     assert "at least 10 characters" in short.output
-    [after] = query(infra, "SELECT password_hash FROM employees WHERE email = $1", email)
+    [after] = query_rows(infra.database_url, "SELECT password_hash FROM employees WHERE email = $1", email)
     assert after["password_hash"] == row["password_hash"]
     unknown = run(infra, "user", "set-password", f"nobody.{random_id()}@{DOMAIN}",
                   input="correct horse battery\n")
@@ -216,16 +205,16 @@ def test_invite_prints_a_one_time_link_and_stores_only_its_hash(infra):
     assert found, link
     token = found[1]
     assert f"/v1/invitations/{token}" in result.stdout  # the API, for scripts
-    [row] = query(infra, "SELECT e.email, i.expires_at, i.used_at FROM invitations i "
+    [row] = query_rows(infra.database_url, "SELECT e.email, i.expires_at, i.used_at FROM invitations i "
                          "JOIN employees e USING (employee_id) WHERE i.token_hash = $1",
                   token_hash(token))
     assert row["email"] == email and row["used_at"] is None
     assert abs(row["expires_at"] - (datetime.now(UTC) + timedelta(hours=5))) < timedelta(minutes=1)
-    assert not query(infra, "SELECT 1 FROM invitations WHERE token_hash = $1", token)
+    assert not query_rows(infra.database_url, "SELECT 1 FROM invitations WHERE token_hash = $1", token)
     # A second invitation replaces the first link
     again = run(infra, "user", "invite", email, **env)
     assert again.exit_code == 0, again.output
-    [first] = query(infra, "SELECT expires_at FROM invitations WHERE token_hash = $1",
+    [first] = query_rows(infra.database_url, "SELECT expires_at FROM invitations WHERE token_hash = $1",
                     token_hash(token))
     assert first["expires_at"] <= datetime.now(UTC)
     lines = audited(infra, email)
@@ -244,7 +233,7 @@ def test_audit_filters_by_principal_and_time(infra):
     for age, action, subject in ((timedelta(days=10), "client.upsert", "ext-1"),
                                  (timedelta(hours=2), "lead.keep", "lead-2"),
                                  (timedelta(minutes=1), "caller.look_up", "+79161234567")):
-        query(infra, "INSERT INTO audit_log (at, principal_kind, principal, action, subject, "
+        query_rows(infra.database_url, "INSERT INTO audit_log (at, principal_kind, principal, action, subject, "
                      "detail) VALUES ($1, 'person', $2, $3, $4, $5::jsonb)",
               now - age, who, action, subject, json.dumps({"line": action}))
 

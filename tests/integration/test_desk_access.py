@@ -31,7 +31,8 @@ from shared.access.credentials import hash_password, token_hash
 from switchboard.cli import app as cli
 from switchboard.devstack import Services
 from tests.conftest import CONNECTORS, Endpoints
-from tests.support import api_token, generic_call, random_id, random_phone, seed_employee, signed
+from tests.support import (api_token, generic_call, query_rows, random_id, random_phone,
+                           seed_employee, signed)
 
 pytestmark = pytest.mark.integration
 
@@ -385,17 +386,6 @@ def new_employee(infra: Endpoints, *, password: bool = False) -> str:
     return asyncio.run(seed())
 
 
-def query(infra: Endpoints, sql: str, *args: Any) -> list[asyncpg.Record]:
-    async def fetch() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(infra.database_url)
-        try:
-            return await conn.fetch(sql, *args)
-        finally:
-            await conn.close()
-
-    return asyncio.run(fetch())
-
-
 def password_form(password: str = PASSWORD, again: str | None = None) -> dict[str, str]:
     return {"password": password, "password_again": password if again is None else again}
 
@@ -422,7 +412,7 @@ def test_the_invitation_link_sets_the_password_once_and_the_person_signs_in_with
         assert "Нужно хотя бы 10 символов" in short.text
         assert "Пароли не совпадают" in mismatch.text
         assert forged.status_code == 403
-        [row] = query(infra, "SELECT password_hash FROM employees WHERE email = $1", email)
+        [row] = query_rows(infra.database_url, "SELECT password_hash FROM employees WHERE email = $1", email)
         assert row["password_hash"] is None
         # Set: signed in at once, on the person's home page
         done = browser.post(link, data=password_form(),
@@ -440,7 +430,7 @@ def test_the_invitation_link_sets_the_password_once_and_the_person_signs_in_with
         signed_in = fresh.post("/login", data={"email": email, "password": PASSWORD},
                                headers=address())
         assert (signed_in.status_code, signed_in.headers["location"]) == (303, "/operator")
-    [line] = query(infra, "SELECT detail FROM audit_log WHERE action = 'password.set' "
+    [line] = query_rows(infra.database_url, "SELECT detail FROM audit_log WHERE action = 'password.set' "
                           "AND subject = $1", email)
     assert json.loads(line["detail"])["by"] == "invitation"
 
@@ -450,7 +440,7 @@ def test_a_replaced_an_expired_and_an_unknown_link_are_refused(infra, services):
     email = new_employee(infra)
     replaced = invite(infra, desk_url, email)
     expired = invite(infra, desk_url, email)  # the newer link replaces the first
-    query(infra, "UPDATE invitations SET expires_at = now() - interval '1 second' "
+    query_rows(infra.database_url, "UPDATE invitations SET expires_at = now() - interval '1 second' "
                  "WHERE token_hash = $1", token_hash(expired.rsplit("/", 1)[1]))
     with httpx.Client(timeout=15) as browser:
         for link in (replaced, expired):
@@ -461,7 +451,7 @@ def test_a_replaced_an_expired_and_an_unknown_link_are_refused(infra, services):
             assert email not in page.text and 'name="password"' not in page.text
         unknown = browser.get(f"{desk_url}/invite/sbv_{uuid.uuid4().hex}?lang=en")
         assert unknown.status_code == 404 and "There is no such link" in unknown.text
-    [row] = query(infra, "SELECT password_hash FROM employees WHERE email = $1", email)
+    [row] = query_rows(infra.database_url, "SELECT password_hash FROM employees WHERE email = $1", email)
     assert row["password_hash"] is None
 
 
@@ -481,7 +471,7 @@ def test_the_invitation_form_as_a_browser_sends_it_ends_the_sessions_of_before(i
         assert (done.status_code, done.headers["location"]) == (303, "/operator"), done.text
         ended = before.get("/operator")
         assert ended.status_code == 303 and ended.headers["location"].startswith("/login")
-    [line] = query(infra, "SELECT detail FROM audit_log WHERE action = 'password.set' "
+    [line] = query_rows(infra.database_url, "SELECT detail FROM audit_log WHERE action = 'password.set' "
                           "AND subject = $1", email)
     assert json.loads(line["detail"]) == {"by": "invitation", "sessions_ended": 1}
 
@@ -501,9 +491,9 @@ def test_a_sign_in_form_from_another_site_is_refused(infra, services):
         assert forged.status_code == by_referer.status_code == 403
         assert "Не получилось" in forged.text and 'name="password"' not in forged.text
         assert "sb_session" not in browser.cookies
-        assert query(infra, "SELECT 1 FROM audit_log WHERE subject = $1", email) == []
+        assert query_rows(infra.database_url, "SELECT 1 FROM audit_log WHERE subject = $1", email) == []
         own = browser.post("/login", data=form, headers={**address(), "Origin": desk_url})
         assert (own.status_code, own.headers["location"]) == (303, "/operator"), own.text
-    [session] = query(infra, "SELECT count(*) AS n FROM sessions s JOIN employees e "
+    [session] = query_rows(infra.database_url, "SELECT count(*) AS n FROM sessions s JOIN employees e "
                              "USING (employee_id) WHERE e.email = $1", email)
     assert session["n"] == 1
