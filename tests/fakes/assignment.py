@@ -4,7 +4,6 @@ PostgreSQL."""
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -28,6 +27,7 @@ from shared.events import (
     Stage,
     Strategy,
 )
+from tests.fakes import all_or_nothing
 
 
 @dataclass(frozen=True)
@@ -85,13 +85,8 @@ class InMemoryLeads(LeadStore):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[LeadTransaction]:
-        before = {name: copy.deepcopy(getattr(self, name)) for name in self._STATE}
-        try:
+        with all_or_nothing(self, self._STATE):
             yield InMemoryTransaction(self)
-        except BaseException:
-            for name, value in before.items():
-                setattr(self, name, value)
-            raise
 
     async def inbox(self) -> list[InboxLead]:
         return sorted((_inbox_lead(lead) for lead in self.leads.values() if _in_inbox(lead)),

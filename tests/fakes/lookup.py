@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
@@ -18,6 +17,7 @@ from services.lookup.policy import CallerRecord, Contact
 from services.lookup.service import ChangeTransaction, ClientBasePort
 from shared.access.principals import Principal
 from shared.events import EmployeeRef, utcnow
+from tests.fakes import all_or_nothing
 
 # The schema's defaults of an employee's columns a CRM leaves out
 # (shared/migrations/0001_client_base.sql).
@@ -71,13 +71,8 @@ class FakeClientBase(ClientBasePort):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[ChangeTransaction]:
-        before = {name: copy.deepcopy(getattr(self, name)) for name in self._STATE}
-        try:
+        with all_or_nothing(self, self._STATE):
             yield FakeChangeTransaction(self)
-        except BaseException:
-            for name, value in before.items():
-                setattr(self, name, value)
-            raise
 
 
 class FakeChangeTransaction(ChangeTransaction):
