@@ -9,7 +9,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 
-
 @contextmanager
 def all_or_nothing(store: object, state: Iterable[str]) -> Iterator[None]:
     """A fake's transaction: the `state` attributes of `store` as they were if the block
