@@ -10,6 +10,7 @@ from typing import Any
 
 from bench.desk.expected import Viewer, entitled_browsers
 from bench.desk.load import Call, Sent
+from bench.pipeline.profiling import profile_lines
 from bench.pipeline.watch import percentile
 
 # The target (issue 15): with 200 browsers connected and 50 calls/s, the card's event
@@ -244,12 +245,7 @@ def report(result: dict[str, Any]) -> str:
     if prof:
         lines += ["", f"profile (py-spy {prof['rate_hz']} Hz) over the measured part; raw "
                       f"stacks: {prof['folder']}"]
-        for name, s in prof["services"].items():
-            if not s.get("samples"):
-                continue
-            cats = ", ".join(f"{k} {v}%" for k, v in s["categories_pct"].items() if v >= 1)
-            lines.append(f"  {name} ({s['cpu_s_sampled']} CPU s sampled): {cats}")
-            lines.append("    top: " + "; ".join(f"{n} {v}%" for n, v in s["top_charged"][:6]))
+        lines += profile_lines(prof)
     target = result.get("target")
     if target:
         lines.append("")

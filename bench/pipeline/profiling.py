@@ -108,6 +108,21 @@ def summarise_profile(path: Path, rate: int) -> dict[str, Any]:
     }
 
 
+def profile_lines(prof: dict[str, Any], top: int = 6) -> list[str]:
+    """A run's profile as the reports print it: each sampled service's CPU by category, then
+    the functions charged the most (with psutil's CPU seconds beside the samples', where the
+    run measured them)."""
+    lines = []
+    for name, s in prof["services"].items():
+        if not s.get("samples"):
+            continue
+        cats = ", ".join(f"{k} {v}%" for k, v in s["categories_pct"].items() if v >= 1)
+        measured = (f", psutil {s.get('cpu_s_psutil')} s" if "cpu_s_psutil" in s else "")
+        lines.append(f"  {name} ({s['cpu_s_sampled']} CPU s sampled{measured}): {cats}")
+        lines.append("    top: " + "; ".join(f"{n} {v}%" for n, v in s["top_charged"][:top]))
+    return lines
+
+
 def short(file: str) -> str:
     for marker in ("site-packages/", f"{REPO_ROOT}/", "/lib/python3"):
         if marker in file:

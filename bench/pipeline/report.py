@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.pipeline.hops import FINAL_TOPIC, REFERENCE_CHAINS
+from bench.pipeline.profiling import profile_lines
 from shared import topics
 
 # Issue 16's targets on this machine (2 cores, the services, Kafka and PostgreSQL on it): the
@@ -287,26 +288,14 @@ def report(result: dict[str, Any]) -> str:
         lines += ["", (f"profile (py-spy {prof['rate_hz']} Hz, on-CPU samples; pipeline under "
                        f"py-spy: {prof['run']['throughput']} calls/s); raw stacks: "
                        f"{prof['folder']}")]
-        lines += _profile_lines(prof)
+        lines += profile_lines(prof, top=5)
         hooked = prof.get("webhook")
         if hooked:
             lines += [(f"profile of the webhook intake (accepted under py-spy: "
                        f"{hooked['run']['accepted_per_s']} calls/s); raw stacks: "
                        f"{hooked['folder']}")]
-            lines += _profile_lines(hooked)
+            lines += profile_lines(hooked, top=5)
     return "\n".join(lines)
-
-
-def _profile_lines(prof: dict[str, Any]) -> list[str]:
-    lines = []
-    for name, s in prof["services"].items():
-        if not s.get("samples"):
-            continue
-        cats = ", ".join(f"{k} {v}%" for k, v in s["categories_pct"].items() if v >= 1)
-        lines.append(f"  {name} ({s['cpu_s_sampled']} CPU s sampled, psutil "
-                     f"{s.get('cpu_s_psutil')} s): {cats}")
-        lines.append("    top: " + "; ".join(f"{n} {v}%" for n, v in s["top_charged"][:5]))
-    return lines
 
 
 def _state(target: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from bench.pipeline.profiling import profile_lines
 from bench.pipeline.watch import latency_summary, percentile
 from bench.ring.load import DIAL, Answer, Ask
 
@@ -182,12 +183,7 @@ def report(result: dict[str, Any]) -> str:
     if prof:
         lines += ["", f"profile (py-spy {prof['rate_hz']} Hz) at {prof['rate']} calls/s; "
                       f"raw stacks: {prof['folder']}"]
-        for name, s in prof["services"].items():
-            if not s.get("samples"):
-                continue
-            cats = ", ".join(f"{k} {v}%" for k, v in s["categories_pct"].items() if v >= 1)
-            lines.append(f"  {name} ({s['cpu_s_sampled']} CPU s sampled): {cats}")
-            lines.append("    top: " + "; ".join(f"{n} {v}%" for n, v in s["top_charged"][:6]))
+        lines += profile_lines(prof)
     return "\n".join(lines)
 
 
