@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -255,6 +256,38 @@ async def employee_with_token(url: str, **kw) -> tuple[uuid.UUID, str]:
         return employee_id, await api_token(conn, employee_id=employee_id)
     finally:
         await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def desk_and_assignment_of_our_own(services, infra, root, domain: str, *,
+                                         deadline_seconds: float, poll_seconds: float
+                                         ) -> AsyncIterator[Any]:
+    """A desk and an assignment replica of a test module's own, beside the session's intake
+    and lookup, instead of the session's assignment (`instead_of_the_session_assignment`): the
+    inbox's deadline as given, no keeping at once, no low-volume rule. Yields their
+    `Services`."""
+    from switchboard.devstack import Services
+
+    async with instead_of_the_session_assignment(services, infra.database_url, domain):
+        mine = Services(root, infra.env(), usual_ports=False)
+        try:
+            mine.start("assignment", extra_env={
+                "SWITCHBOARD_ASSIGNMENT_INBOX_DEADLINE_SECONDS": str(deadline_seconds),
+                "SWITCHBOARD_ASSIGNMENT_DEADLINE_POLL_SECONDS": str(poll_seconds),
+                "SWITCHBOARD_ASSIGNMENT_RETRY_SECONDS": "1",
+                "SWITCHBOARD_ASSIGNMENT_LOW_VOLUME_PER_HOUR": "0",
+                "SWITCHBOARD_ASSIGNMENT_KEEP_MODE": "off",
+            })
+            await asyncio.to_thread(mine.wait_ready, 90, ["assignment"])
+            # The assignment's address comes from devstack.PEERS, the lookup's from the session.
+            mine.start("desk", extra_env={
+                "SWITCHBOARD_DESK_LOOKUP_URL": services.running["lookup"].url,
+                "SWITCHBOARD_DESK_SESSION_CHECK_SECONDS": "1",
+            })
+            await asyncio.to_thread(mine.wait_ready, 90, ["desk"])
+            yield mine
+        finally:
+            await asyncio.to_thread(mine.stop_all)
 
 
 @contextlib.asynccontextmanager

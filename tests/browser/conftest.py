@@ -13,7 +13,6 @@ tests/integration/test_desk_head.py does."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator
 
@@ -23,7 +22,7 @@ import pytest
 from switchboard.devstack import Services
 from tests.browser.support import CHROMIUM, DOMAIN, KIND, Person, Stack, person
 from tests.conftest import Endpoints
-from tests.support import instead_of_the_session_assignment
+from tests.support import desk_and_assignment_of_our_own
 
 INSTALL = "bash tools/install-browser.sh"
 
@@ -78,25 +77,10 @@ async def page_of(context_of):
 
 @pytest.fixture(scope="package")
 async def stack(infra: Endpoints, services: Services, tmp_path_factory) -> AsyncIterator[Stack]:
-    async with instead_of_the_session_assignment(services, infra.database_url, DOMAIN):
-        mine = Services(tmp_path_factory.mktemp("desk-browser"), infra.env(), usual_ports=False)
-        try:
-            mine.start("assignment", extra_env={
-                "SWITCHBOARD_ASSIGNMENT_INBOX_DEADLINE_SECONDS": "600",
-                "SWITCHBOARD_ASSIGNMENT_DEADLINE_POLL_SECONDS": "1",
-                "SWITCHBOARD_ASSIGNMENT_RETRY_SECONDS": "1",
-                "SWITCHBOARD_ASSIGNMENT_LOW_VOLUME_PER_HOUR": "0",
-                "SWITCHBOARD_ASSIGNMENT_KEEP_MODE": "off",
-            })
-            await asyncio.to_thread(mine.wait_ready, 90, ["assignment"])
-            mine.start("desk", extra_env={
-                "SWITCHBOARD_DESK_LOOKUP_URL": services.running["lookup"].url,
-                "SWITCHBOARD_DESK_SESSION_CHECK_SECONDS": "1",
-            })
-            await asyncio.to_thread(mine.wait_ready, 90, ["desk"])
-            yield Stack(mine.running["desk"].url, services.running["intake"].url, infra)
-        finally:
-            await asyncio.to_thread(mine.stop_all)
+    async with desk_and_assignment_of_our_own(
+            services, infra, tmp_path_factory.mktemp("desk-browser"), DOMAIN,
+            deadline_seconds=600, poll_seconds=1) as mine:
+        yield Stack(mine.running["desk"].url, services.running["intake"].url, infra)
 
 
 @pytest.fixture(scope="package")

@@ -38,7 +38,7 @@ from shared.access.credentials import hash_password
 from switchboard.devstack import Services
 from tests.conftest import CONNECTORS, REPO, Endpoints
 from tests.desk_streams import EventStream, read_events
-from tests.support import (TopicWatch, body, generic_call, instead_of_the_session_assignment,
+from tests.support import (TopicWatch, body, desk_and_assignment_of_our_own, generic_call,
                            random_phone, seed_employee, signed)
 
 pytestmark = pytest.mark.integration
@@ -98,27 +98,11 @@ async def stack(infra: Endpoints, services: Services, tmp_path_factory) -> Async
                            *KIND)
     finally:
         await conn.close()
-    async with instead_of_the_session_assignment(services, infra.database_url, DOMAIN):
-        mine = Services(tmp_path_factory.mktemp("desk-head"), infra.env(), usual_ports=False)
-        try:
-            mine.start("assignment", extra_env={
-                "SWITCHBOARD_ASSIGNMENT_INBOX_DEADLINE_SECONDS": str(DEADLINE),
-                "SWITCHBOARD_ASSIGNMENT_DEADLINE_POLL_SECONDS": "0.2",
-                "SWITCHBOARD_ASSIGNMENT_RETRY_SECONDS": "1",
-                "SWITCHBOARD_ASSIGNMENT_LOW_VOLUME_PER_HOUR": "0",
-                "SWITCHBOARD_ASSIGNMENT_KEEP_MODE": "off",
-            })
-            await asyncio.to_thread(mine.wait_ready, 90, ["assignment"])
-            # The assignment's address comes from devstack.PEERS, the lookup's from the session.
-            mine.start("desk", extra_env={
-                "SWITCHBOARD_DESK_LOOKUP_URL": services.running["lookup"].url,
-                "SWITCHBOARD_DESK_SESSION_CHECK_SECONDS": "1",
-            })
-            await asyncio.to_thread(mine.wait_ready, 90, ["desk"])
-            yield Stack(mine.running["desk"].url, services.running["intake"].url, infra, head,
-                        negotiator, operator)
-        finally:
-            await asyncio.to_thread(mine.stop_all)
+    async with desk_and_assignment_of_our_own(
+            services, infra, tmp_path_factory.mktemp("desk-head"), DOMAIN,
+            deadline_seconds=DEADLINE, poll_seconds=0.2) as mine:
+        yield Stack(mine.running["desk"].url, services.running["intake"].url, infra, head,
+                    negotiator, operator)
 
 
 def address() -> dict[str, str]:
